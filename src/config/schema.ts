@@ -1,0 +1,283 @@
+/**
+ * The YAML shape of a config file (snake_case keys) as zod schemas, with every default in one place.
+ * The output is still snake_case; `load.ts` maps it onto `ProxyConfig`. Work that depends on the
+ * outside world (environment, secrets file, the config file's folder, the file system) is asked of a
+ * `ResolveContext`, so its failures become issues at the exact YAML path in the same single pass.
+ *
+ * Messages never echo an input value: a header or env value may hold a credential.
+ */
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+export const DESTINATION_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** RFC 9110 token: what a header field name may consist of. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
+/** CR/LF would split a header (request smuggling); NUL truncates argv/env strings in the kernel. */
+const CONTROL_BREAKS = /[\r\n\0]/;
+/**
+ * Headers the proxy itself owns: framing, connection management, content negotiation that MCP
+ * requires, and the session/version/resume state it keeps per upstream session. A configured value
+ * would corrupt those.
+ */
+const RESERVED_HEADERS = new Set([
+  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te',
+  'trailer', 'accept', 'content-type', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id',
+]);
+/** setTimeout fires at once for delays above 2^31-1 ms, so no deadline may exceed it. */
+const MAX_MS = 2_147_483_647;
+const MiB = 1024 * 1024;
+export const TRANSPORTS = ['streamable_http', 'sse', 'stdio'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A value or the problem (message only; the caller knows the path) that prevented it. */
+export type Resolved = { ok: true; value: string } | { ok: false; message: string };
+
+export interface ResolveContext {
+  /** Substitutes `${env:NAME}` and `${secret:NAME}` in a header or env value. */
+  expand(value: string): Resolved;
+  /** Makes a stdio `cwd` absolute and checks that it is a directory. */
+  resolveCwd(dir: string): Resolved;
+  /** Makes a path-like stdio `command` absolute (plain names stay for a PATH lookup). */
+  resolveCommand(command: string): Resolved;
+}
+
+// ---- building blocks -------------------------------------------------------------------------
+
+/** z.int() says "expected number" for a string; ours says integer. Range issues fall through. */
+const intError = (iss: { code?: string; input?: unknown }) => {
+  if (iss.code !== 'invalid_type') return undefined;
+  return iss.input === undefined ? 'is required' : `must be an integer (got ${kindOf(iss.input)})`;
+};
+const int = (min: number, max: number) => z.int({ error: intError }).min(min).max(max);
+const ms = int(1, MAX_MS);
+/** YAML reads `3000` or `true` as non-strings; for argv/env/header values the intent is the text. */
+const scalarText = z
+  .union([z.string(), z.number(), z.boolean()], { error: 'must be a string' })
+  .transform(String);
+
+function fromContext(fn: (v: string) => Resolved) {
+  return (v: string, ctx: z.core.$RefinementCtx<string>) => {
+    const r = fn(v);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: 'custom', message: r.message });
+    return z.NEVER;
+  };
+}
+
+// ---- sections with defaults --------------------------------------------------------------------
+// `.prefault({})` runs an omitted section through its schema, so nested defaults are filled from
+// these same declarations (zod 4's `.default()` would return the value without parsing it).
+
+const ListenSchema = z.strictObject({
+  host: z
+    .string()
+    .refine((h) => isIP(h) !== 0 || HOSTNAME.test(h), { error: 'must be an IP address or a hostname' })
+    .default('127.0.0.1'),
+  port: int(0, 65_535).default(8080),
+});
+
+const LimitsSchema = z.strictObject({
+  max_body_bytes: int(1, 1024 * MiB).default(4 * MiB),
+  max_buffered_bytes: int(1, 1024 * MiB).default(8 * MiB),
+  max_pending_pushes: int(1, 1_000_000).default(256),
+  max_inflight_per_worker: int(1, 1_000_000).default(4096),
+});
+
+const TimeoutsSchema = z.strictObject({
+  connect_ms: ms.default(5_000),
+  first_byte_ms: ms.default(30_000),
+  idle_ms: ms.default(300_000),
+  endpoint_ms: ms.default(10_000),
+  request_ms: ms.default(120_000),
+});
+
+export const StdioLimitsSchema = z.strictObject({
+  max_line_bytes: int(1, 1024 * MiB).default(4 * MiB),
+  /** 0 = never restart a child that exited. */
+  max_restarts: int(0, 1_000).default(3),
+  restart_window_ms: ms.default(60_000),
+  restart_backoff_ms: int(0, MAX_MS).default(200),
+  kill_grace_ms: ms.default(2_000),
+  /** 0 = drop all stderr lines (they are still counted). */
+  stderr_lines_per_sec: int(0, 1_000_000).default(20),
+});
+
+/** The stdio limits of a stdio destination that has no `stdio:` section. */
+export const STDIO_DEFAULTS: z.output<typeof StdioLimitsSchema> = StdioLimitsSchema.parse({});
+
+// ---- destinations ------------------------------------------------------------------------------
+
+const HTTP_ONLY = ['url', 'headers'] as const;
+const STDIO_ONLY = ['command', 'args', 'env', 'cwd', 'stdio'] as const;
+
+function destinationSchema(ctx: ResolveContext) {
+  const expanded = z
+    .string()
+    .transform(fromContext((v) => ctx.expand(v)))
+    .refine((v) => !CONTROL_BREAKS.test(v), { error: 'must not contain CR, LF or NUL' });
+  const textValue = scalarText.pipe(expanded);
+
+  return z.strictObject({
+    transport: z.enum(TRANSPORTS),
+    url: z
+      .string()
+      .refine(isHttpUrl, { error: 'must be an http(s) URL', abort: true })
+      .refine((u) => !hasCredentials(u), { error: 'must not contain credentials (use headers)' })
+      .transform((u) => new URL(u).href)
+      .optional(),
+    headers: z
+      .record(
+        z
+          .string()
+          .regex(HEADER_NAME, { error: 'is not a valid header name' })
+          .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), { error: 'is set by the proxy and cannot be configured' }),
+        textValue,
+      )
+      .optional(),
+    command: z
+      .string()
+      .min(1)
+      .refine((c) => !CONTROL_BREAKS.test(c), { error: 'must not contain CR, LF or NUL' })
+      .transform(fromContext((c) => ctx.resolveCommand(c)))
+      .optional(),
+    args: z.array(scalarText.refine((a) => !a.includes('\0'), { error: 'must not contain NUL' })).optional(),
+    env: z.record(z.string().regex(ENV_NAME, { error: 'is not a valid environment variable name' }), textValue).optional(),
+    cwd: z
+      .string()
+      .min(1)
+      .transform(fromContext((d) => ctx.resolveCwd(d)))
+      .optional(),
+    timeouts: TimeoutsSchema.prefault({}),
+    stdio: StdioLimitsSchema.optional(),
+  });
+}
+
+function isHttpUrl(u: string): boolean {
+  if (!URL.canParse(u)) return false;
+  const p = new URL(u).protocol;
+  return p === 'http:' || p === 'https:';
+}
+
+function hasCredentials(u: string): boolean {
+  const parsed = new URL(u);
+  return parsed.username !== '' || parsed.password !== '';
+}
+
+// ---- the whole file ----------------------------------------------------------------------------
+
+export function buildConfigSchema(ctx: ResolveContext) {
+  return z.strictObject({
+    listen: ListenSchema.prefault({}),
+    workers: int(1, 1024).default(() => availableParallelism()),
+    max_sessions: int(1, 1_000_000).default(10_000),
+    session_idle_ms: ms.default(1_800_000),
+    health_probe_after_ms: ms.default(60_000),
+    sse_keepalive_ms: ms.default(15_000),
+    log_level: z.enum(LOG_LEVELS).default('info'),
+    // Read before validation by load.ts (the secrets feed the header/env transforms); kept here so
+    // that its type is checked and it is not an unknown key.
+    secrets_file: z.string().min(1).optional(),
+    limits: LimitsSchema.prefault({}),
+    destinations: z.record(z.string(), destinationSchema(ctx)),
+  });
+}
+
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+export type ParsedConfig = z.output<ConfigSchema>;
+export type ParsedDestination = ParsedConfig['destinations'][string];
+
+// ---- rules across fields ----------------------------------------------------------------------
+// Checked on the raw value, not as zod refinements: zod skips refinements once a nested field has
+// failed (even with `when`), and these must be reported alongside every other problem.
+
+export interface RawIssue {
+  path: PropertyKey[];
+  message: string;
+}
+
+/**
+ * Destination names, at least one destination, which keys each transport needs or forbids, and
+ * header names that differ only in case.
+ */
+export function crossFieldIssues(raw: unknown): RawIssue[] {
+  const issues: RawIssue[] = [];
+  const dests = asRecord(asRecord(raw)?.destinations);
+  if (dests === undefined) return issues; // missing or not a mapping: the schema reports it
+  const names = Object.keys(dests);
+  if (names.length === 0) issues.push({ path: ['destinations'], message: 'must define at least one destination' });
+  for (const name of names) {
+    const at = (...rest: string[]) => ['destinations', name, ...rest];
+    if (!DESTINATION_NAME.test(name)) {
+      issues.push({ path: at(), message: `is not a valid destination name (must match ${DESTINATION_NAME.source})` });
+    }
+    const d = asRecord(dests[name]);
+    if (d === undefined) continue;
+    const t = d.transport;
+    const has = (k: string) => d[k] !== undefined;
+    if (t === 'stdio') {
+      if (!has('command')) issues.push({ path: at('command'), message: 'is required for transport stdio' });
+      for (const k of HTTP_ONLY) if (has(k)) issues.push({ path: at(k), message: 'is not allowed for transport stdio' });
+    } else if (t === 'streamable_http' || t === 'sse') {
+      if (!has('url')) issues.push({ path: at('url'), message: `is required for transport ${t}` });
+      for (const k of STDIO_ONLY) if (has(k)) issues.push({ path: at(k), message: `is not allowed for transport ${t}` });
+    }
+    const headers = asRecord(d.headers);
+    if (headers === undefined) continue;
+    const seen = new Set<string>();
+    for (const h of Object.keys(headers)) {
+      const lower = h.toLowerCase();
+      if (seen.has(lower)) issues.push({ path: at('headers', h), message: 'is a duplicate (header names ignore case)' });
+      seen.add(lower);
+    }
+  }
+  return issues;
+}
+
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+// ---- messages ----------------------------------------------------------------------------------
+
+const EXPECTED: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+/** What kind of thing the input was, never the input itself. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  return `a ${typeof v}`;
+}
+
+/**
+ * Our wording for zod's issues (per-parse map; messages set on a schema win over it). Unknown keys
+ * are worded by load.ts, one line per key.
+ */
+export const errorMap: z.core.$ZodErrorMap = (iss) => {
+  switch (iss.code) {
+    case 'invalid_type':
+      if (iss.input === undefined) return 'is required';
+      return `must be ${EXPECTED[iss.expected] ?? iss.expected} (got ${kindOf(iss.input)})`;
+    case 'too_small':
+      if (iss.origin === 'string') return 'must not be empty';
+      return `must be >= ${String(iss.minimum)}`;
+    case 'too_big':
+      return `must be <= ${String(iss.maximum)}`;
+    case 'invalid_value':
+      return `must be one of: ${iss.values.map(String).join(', ')}`;
+    default:
+      return undefined;
+  }
+};
