@@ -1,0 +1,142 @@
+/**
+ * undici plumbing shared by the HTTP upstream clients: connection pools, and the one mapping from
+ * undici/socket failures to ProxyError codes.
+ *
+ * Pools: one pair per (origin, connect timeout), created on first use and shared by every session
+ * of this thread.
+ *
+ * Two pools, because the two kinds of traffic need different bounds:
+ *  - exchanges (POST, DELETE, legacy message POSTs) are short: a bounded pool caps the connections
+ *    one worker opens to an upstream; past the cap requests queue inside undici.
+ *  - standalone streams (Streamable HTTP GET, legacy SSE GET) hold a connection for the life of a
+ *    session. In a bounded pool the (cap+1)-th session's stream would queue forever, so this pool
+ *    is bounded by the number of sessions instead (each session opens at most one).
+ */
+import { Pool, type Dispatcher } from 'undici';
+import type { HttpDestination } from '../config/types.js';
+import { ErrorCode, ProxyError } from '../errors.js';
+
+/** Most concurrent exchange connections per upstream origin, per worker thread. */
+export const MAX_EXCHANGE_CONNECTIONS = 64;
+/** Idle keep-alive kept by us; a shorter server hint (Keep-Alive: timeout=N) wins. */
+const KEEP_ALIVE_MS = 30_000;
+/** TCP keep-alive probes find a dead peer on a silent long-lived stream. */
+const TCP_KEEP_ALIVE_DELAY_MS = 30_000;
+/** closeAllPools: how long in-flight exchanges may finish before sockets are destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+
+interface PoolPair {
+  exchange: Pool;
+  stream: Pool;
+}
+
+const pools = new Map<string, PoolPair>();
+
+function pairFor(dest: HttpDestination): PoolPair {
+  const origin = new URL(dest.url).origin;
+  const key = `${origin} ${dest.timeouts.connectMs}`;
+  let pair = pools.get(key);
+  if (pair === undefined) {
+    const connect = { timeout: dest.timeouts.connectMs, keepAlive: true, keepAliveInitialDelay: TCP_KEEP_ALIVE_DELAY_MS };
+    pair = {
+      exchange: new Pool(origin, {
+        connections: MAX_EXCHANGE_CONNECTIONS,
+        connect,
+        keepAliveTimeout: KEEP_ALIVE_MS,
+        pipelining: 1,
+      }),
+      stream: new Pool(origin, { connections: null, connect, keepAliveTimeout: KEEP_ALIVE_MS, pipelining: 1 }),
+    };
+    pools.set(key, pair);
+  }
+  return pair;
+}
+
+/** The pool for request/response exchanges with this destination. */
+export function poolFor(dest: HttpDestination): Dispatcher {
+  return pairFor(dest).exchange;
+}
+
+/** The pool for long-lived GET streams to this destination. */
+export function streamPoolFor(dest: HttpDestination): Dispatcher {
+  return pairFor(dest).stream;
+}
+
+async function closePool(pool: Pool): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = pool.close().then(() => true, () => false);
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, CLOSE_GRACE_MS, false);
+  });
+  const closed = await Promise.race([graceful, expired]);
+  clearTimeout(timer);
+  if (!closed) await pool.destroy().catch(() => undefined);
+}
+
+/** Close every pool: exchanges get a short grace period, streams are cut at once. */
+export async function closeAllPools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.flatMap((p) => [closePool(p.exchange), p.stream.destroy().catch(() => undefined)]));
+}
+
+/** Where a failure happened: before the response head arrived, or while reading its body. */
+export type FailurePhase = 'head' | 'body';
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  // Happy-eyeballs connects fail with an AggregateError whose parts carry the code.
+  const inner = (err as { errors?: unknown }).errors;
+  return Array.isArray(inner) ? errorCode(inner[0]) : undefined;
+}
+
+/**
+ * Map a failure thrown by undici (or a socket) to a ProxyError. A reset before the response head is
+ * a connect failure (nothing reached the client yet); after it, the upstream cut its reply.
+ */
+export function upstreamError(err: unknown, phase: FailurePhase, what: string): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const code = errorCode(err);
+  const cause = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new ProxyError(ErrorCode.UpstreamTimeout, `${what}: connect timed out`, { cause: code });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new ProxyError(ErrorCode.UpstreamTimeout, `${what}: no response within the first-byte deadline`, { cause: code });
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new ProxyError(ErrorCode.UpstreamTimeout, `${what}: upstream went silent inside a reply`, { cause: code });
+    default:
+      break;
+  }
+  if (code !== undefined && CONNECT_CODES.has(code)) {
+    return new ProxyError(ErrorCode.UpstreamConnect, `${what}: cannot connect (${code})`, { cause: code });
+  }
+  if (phase === 'head') {
+    return new ProxyError(ErrorCode.UpstreamConnect, `${what}: connection failed: ${cause}`, { cause: code });
+  }
+  return new ProxyError(ErrorCode.UpstreamClosed, `${what}: upstream cut the reply: ${cause}`, { cause: code });
+}
+
+/** The media type of a Content-Type header, lower-cased, without parameters. */
+export function mediaType(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined) return '';
+  const semi = value.indexOf(';');
+  return (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase();
+}
+
+/** The configured headers with lower-cased names, so ours can override them without duplicates. */
+export function configuredHeaders(dest: HttpDestination): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(dest.headers)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** Read and discard a body we do not forward, so the connection can be reused. */
+export function discard(body: { dump(opts?: { limit?: number }): Promise<unknown> }): void {
+  body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+}

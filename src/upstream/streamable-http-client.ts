@@ -1,0 +1,552 @@
+/**
+ * Streamable HTTP upstream (MCP 2025-03-26 .. 2025-11-25): one `ExchangeClient` per upstream
+ * session. Each request is its own POST whose reply (a JSON body or an SSE stream) goes to that
+ * request's ReplySink; server-initiated traffic arrives on the optional standalone GET stream.
+ *
+ * Bodies are forwarded as strings exactly as received. The only body ever parsed is the reply to
+ * `initialize`, to learn the negotiated protocol version that every later request must carry.
+ */
+import { request, type Dispatcher } from 'undici';
+import type { HttpDestination } from '../config/types.js';
+import { ErrorCode, ProxyError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import { configuredHeaders, discard, mediaType, poolFor, streamPoolFor, upstreamError } from './http-pool.js';
+import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
+import type { ExchangeClient, ExchangeHandlers, ReplySink } from './types.js';
+
+type Body = Dispatcher.ResponseData['body'];
+
+/** A single reply (JSON body or one SSE event) larger than this is refused. */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+/** close(): how long the DELETE may take before we give up on it. */
+export const DELETE_TIMEOUT_MS = 1_500;
+/** Standalone GET stream: reconnect attempts after it drops, before the session is given up. */
+export const SERVER_STREAM_MAX_RECONNECTS = 5;
+const RECONNECT_BASE_MS = 250;
+/** Lowest reconnect delay a server may ask for with `retry:`. */
+const RECONNECT_MIN_MS = 10;
+const RECONNECT_MAX_MS = 10_000;
+/** A GET stream that stayed up this long counts as healthy: its reconnect budget is refilled. */
+const STREAM_STABLE_MS = 30_000;
+
+const INITIALIZE_RE = /"method"\s*:\s*"initialize"/;
+
+/** What an in-flight exchange needs from its client. */
+interface ExchangeHost {
+  readonly url: string;
+  readonly pool: Dispatcher;
+  readonly dest: HttpDestination;
+  readonly sessionId: string | undefined;
+  postHeaders: Record<string, string>;
+  learnSession(headers: Dispatcher.ResponseData['headers']): void;
+  learnVersion(json: string): void;
+  sessionGone(): ProxyError;
+  release(ex: Exchange): void;
+}
+
+/** One POSTed request and its reply. */
+class Exchange {
+  readonly ac = new AbortController();
+  private done = false;
+  private body: Body | undefined;
+  private parser: SseParser | undefined;
+  private paused = false;
+  private upstreamEnded = false;
+  private pending: string[] | undefined;
+
+  constructor(
+    private readonly host: ExchangeHost,
+    private readonly sink: ReplySink,
+    private readonly isInit: boolean,
+  ) {}
+
+  async run(json: string): Promise<void> {
+    const host = this.host;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(host.url, {
+        dispatcher: host.pool,
+        method: 'POST',
+        headers: host.postHeaders,
+        body: json,
+        signal: this.ac.signal,
+        headersTimeout: host.dest.timeouts.firstByteMs,
+        bodyTimeout: host.dest.timeouts.idleMs,
+      });
+    } catch (err) {
+      this.fail(upstreamError(err, 'head', 'POST'));
+      return;
+    }
+    if (this.done || this.sink.closed) {
+      this.abandon(res.body);
+      return;
+    }
+    const status = res.statusCode;
+    if (status === 200) {
+      if (this.isInit) host.learnSession(res.headers);
+      const type = mediaType(res.headers['content-type']);
+      if (type === 'application/json') return this.readJson(res.body);
+      if (type === 'text/event-stream') return this.readStream(res.body);
+      discard(res.body);
+      this.fail(new ProxyError(ErrorCode.UpstreamProtocol, `upstream answered 200 with content type '${type}'`, { status }));
+      return;
+    }
+    discard(res.body);
+    if (status === 202) {
+      this.finish();
+      this.sink.accepted();
+    } else if (status === 404 && host.sessionId !== undefined) {
+      this.fail(host.sessionGone());
+    } else {
+      this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
+    }
+  }
+
+  /** close(): the session is ending under this request. */
+  cancel(err: ProxyError): void {
+    this.fail(err);
+  }
+
+  private async readJson(body: Body): Promise<void> {
+    this.body = body;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_REPLY_BYTES) throw new ProxyError(ErrorCode.UpstreamProtocol, 'upstream reply too large', { size });
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      this.fail(upstreamError(err, 'body', 'POST reply'));
+      return;
+    }
+    if (this.done) return;
+    const text = Buffer.concat(chunks, size).toString('utf8');
+    if (this.isInit) this.host.learnVersion(text);
+    this.finish();
+    if (!this.sink.closed) this.sink.json(text);
+  }
+
+  private readStream(body: Body): void {
+    this.body = body;
+    this.parser = createSseParser(
+      { onEvent: (e) => this.onEvent(e) },
+      { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream SSE event too large')) },
+    );
+    this.sink.startStream();
+    this.sink.onResume(() => this.onResume());
+    body.on('data', (chunk: Buffer) => this.onData(chunk));
+    body.on('end', () => this.onEnd());
+    body.on('error', (err) => this.fail(upstreamError(err, 'body', 'POST reply stream')));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.done) return;
+    if (this.sink.closed) return this.abandon(this.body);
+    this.parser?.push(chunk);
+  }
+
+  private onEvent(e: SseEvent): void {
+    // Empty data: SSE priming events (id + retry only) that carry no JSON-RPC message.
+    if (this.done || e.data.length === 0) return;
+    if (this.sink.closed) return this.abandon(this.body);
+    // The initialize result may follow notifications on its stream; learnVersion stops once known.
+    if (this.isInit) this.host.learnVersion(e.data);
+    if (this.paused) {
+      // The rest of a chunk that was already read when the sink said stop: bounded by one chunk.
+      (this.pending ??= []).push(e.data);
+      return;
+    }
+    if (!this.sink.event(e.data)) {
+      this.paused = true;
+      this.body?.pause();
+    }
+  }
+
+  private onResume(): void {
+    if (this.done || !this.paused) return;
+    if (this.sink.closed) return this.abandon(this.body);
+    this.paused = false;
+    const pending = this.pending;
+    while (pending !== undefined && pending.length > 0) {
+      const data = pending.shift() as string;
+      if (!this.sink.event(data)) {
+        this.paused = true;
+        return;
+      }
+      if (this.done) return;
+    }
+    if (this.upstreamEnded) this.finishStream();
+    else this.body?.resume();
+  }
+
+  private onEnd(): void {
+    if (this.done) return;
+    this.parser?.end();
+    this.upstreamEnded = true;
+    if (!this.paused) this.finishStream();
+  }
+
+  private finishStream(): void {
+    if (this.done) return;
+    this.finish();
+    if (!this.sink.closed) this.sink.end();
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.host.release(this);
+  }
+
+  /** The downstream went away: stop reading and release the upstream connection. */
+  private abandon(body: Body | undefined): void {
+    if (!this.done) this.finish();
+    this.ac.abort();
+    body?.destroy();
+  }
+
+  private fail(err: ProxyError): void {
+    if (this.done) return;
+    this.finish();
+    this.ac.abort();
+    this.body?.destroy();
+    if (!this.sink.closed) this.sink.fail(err);
+  }
+}
+
+type State = 'open' | 'gone' | 'closing' | 'closed';
+
+export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
+  readonly url: string;
+  readonly pool: Dispatcher;
+  private readonly streamPool: Dispatcher;
+  private readonly configured: Record<string, string>;
+  postHeaders: Record<string, string> = {};
+  private getHeaders: Record<string, string> = {};
+  sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private state: State = 'open';
+  private closing: Promise<void> | undefined;
+  private closedNotified = false;
+  /** The upstream answered 404 for our session: nothing left to DELETE. */
+  private upstreamForgot = false;
+  private readonly exchanges = new Set<Exchange>();
+  private readonly posts = new Set<AbortController>();
+
+  // The standalone GET stream.
+  private gsWanted = false;
+  private gsAc: AbortController | undefined;
+  private gsBody: Body | undefined;
+  private gsPaused = false;
+  private gsPending: string[] = [];
+  private gsParser: SseParser | undefined;
+  private gsLastEventId: string | undefined;
+  private gsRetryMs = RECONNECT_BASE_MS;
+  private gsFailures = 0;
+  private gsOpenedAt = 0;
+  private gsTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly dest: HttpDestination,
+    private readonly handlers: ExchangeHandlers,
+    private readonly log: Logger,
+  ) {
+    this.url = dest.url;
+    this.pool = poolFor(dest);
+    this.streamPool = streamPoolFor(dest);
+    this.configured = configuredHeaders(dest);
+    this.buildHeaders();
+  }
+
+  request(json: string, sink: ReplySink): void {
+    if (this.state !== 'open') {
+      sink.fail(this.closedError());
+      return;
+    }
+    const isInit = this.protocolVersion === undefined && INITIALIZE_RE.test(json);
+    const ex = new Exchange(this, sink, isInit);
+    this.exchanges.add(ex);
+    void ex.run(json);
+  }
+
+  async post(json: string): Promise<void> {
+    if (this.state !== 'open') throw this.closedError();
+    const ac = new AbortController();
+    this.posts.add(ac);
+    try {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(this.url, {
+          dispatcher: this.pool,
+          method: 'POST',
+          headers: this.postHeaders,
+          body: json,
+          signal: ac.signal,
+          headersTimeout: this.dest.timeouts.firstByteMs,
+          bodyTimeout: this.dest.timeouts.idleMs,
+        });
+      } catch (err) {
+        throw this.state === 'open' ? upstreamError(err, 'head', 'POST') : this.closedError();
+      }
+      discard(res.body);
+      const status = res.statusCode;
+      if (status >= 200 && status < 300) return;
+      if (status === 404 && this.sessionId !== undefined) throw this.sessionGone();
+      throw new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status });
+    } finally {
+      this.posts.delete(ac);
+    }
+  }
+
+  async openServerStream(): Promise<void> {
+    if (this.state !== 'open' || this.gsWanted) return;
+    this.gsWanted = true;
+    this.gsParser = createSseParser(
+      {
+        onEvent: (e) => this.onServerEvent(e),
+        onRetry: (ms) => {
+          this.gsRetryMs = Math.min(Math.max(ms, RECONNECT_MIN_MS), RECONNECT_MAX_MS);
+        },
+      },
+      { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.gsBody?.destroy(new ProxyError(ErrorCode.UpstreamProtocol, 'server stream event too large')) },
+    );
+    await this.connectServerStream(true);
+  }
+
+  pauseServerStream(): void {
+    this.gsPaused = true;
+    this.gsBody?.pause();
+  }
+
+  resumeServerStream(): void {
+    if (!this.gsPaused) return;
+    this.gsPaused = false;
+    const pending = this.gsPending;
+    while (pending.length > 0 && !this.gsPaused && this.state === 'open') {
+      this.handlers.onServerMessage(pending.shift() as string);
+    }
+    if (!this.gsPaused) this.gsBody?.resume();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // ---- ExchangeHost ----
+
+  learnSession(headers: Dispatcher.ResponseData['headers']): void {
+    const raw = headers['mcp-session-id'];
+    const id = Array.isArray(raw) ? raw[0] : raw;
+    if (id !== undefined && id !== this.sessionId) {
+      this.sessionId = id;
+      this.buildHeaders();
+    }
+  }
+
+  learnVersion(json: string): void {
+    if (this.protocolVersion !== undefined) return;
+    let version: unknown;
+    try {
+      version = (JSON.parse(json) as { result?: { protocolVersion?: unknown } } | null)?.result?.protocolVersion;
+    } catch {
+      return; // not ours to judge: the body is forwarded untouched either way
+    }
+    if (typeof version === 'string' && version.length > 0) {
+      this.protocolVersion = version;
+      this.buildHeaders();
+    }
+  }
+
+  sessionGone(): ProxyError {
+    const err = new ProxyError(ErrorCode.UpstreamClosed, 'upstream session is gone (404)', { status: 404 });
+    this.upstreamForgot = true;
+    if (this.state === 'open') {
+      this.state = 'gone';
+      this.log.info('upstream session ended by the server');
+      this.stopServerStream();
+      this.notifyClosed(err);
+    }
+    return err;
+  }
+
+  release(ex: Exchange): void {
+    this.exchanges.delete(ex);
+  }
+
+  // ---- internals ----
+
+  private buildHeaders(): void {
+    const session: Record<string, string> = {};
+    if (this.sessionId !== undefined) session['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion !== undefined) session['mcp-protocol-version'] = this.protocolVersion;
+    this.postHeaders = {
+      ...this.configured,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...session,
+    };
+    this.getHeaders = { ...this.configured, accept: 'text/event-stream', ...session };
+  }
+
+  private closedError(): ProxyError {
+    return new ProxyError(ErrorCode.UpstreamClosed, this.state === 'gone' ? 'upstream session is gone' : 'upstream session closed');
+  }
+
+  private notifyClosed(err: ProxyError | null): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    this.handlers.onClosed(err);
+  }
+
+  private async connectServerStream(initial: boolean): Promise<void> {
+    this.gsTimer = undefined;
+    if (this.state !== 'open') return;
+    const ac = new AbortController();
+    this.gsAc = ac;
+    const headers = this.gsLastEventId ? { ...this.getHeaders, 'last-event-id': this.gsLastEventId } : this.getHeaders;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.url, {
+        dispatcher: this.streamPool,
+        method: 'GET',
+        headers,
+        signal: ac.signal,
+        headersTimeout: this.dest.timeouts.firstByteMs,
+        // Silence is normal on this stream; TCP keep-alive (pool) finds a dead peer.
+        bodyTimeout: 0,
+      });
+    } catch (err) {
+      if (this.state !== 'open' || ac.signal.aborted) return;
+      const perr = upstreamError(err, 'head', 'GET stream');
+      if (initial) {
+        this.gsWanted = false;
+        throw perr;
+      }
+      return this.reconnectServerStream(perr);
+    }
+    if (this.state !== 'open' || ac.signal.aborted) {
+      res.body.destroy();
+      return;
+    }
+    const status = res.statusCode;
+    if (status === 405) {
+      discard(res.body);
+      this.gsWanted = false;
+      this.log.debug('upstream offers no standalone GET stream');
+      return;
+    }
+    if (status === 404 && this.sessionId !== undefined) {
+      discard(res.body);
+      const err = this.sessionGone();
+      if (initial) throw err;
+      return;
+    }
+    const type = mediaType(res.headers['content-type']);
+    if (status !== 200 || type !== 'text/event-stream') {
+      discard(res.body);
+      const err =
+        status === 200
+          ? new ProxyError(ErrorCode.UpstreamProtocol, `GET stream answered with content type '${type}'`)
+          : new ProxyError(ErrorCode.UpstreamStatus, `GET stream: upstream answered ${status}`, { status });
+      if (initial) {
+        this.gsWanted = false;
+        throw err;
+      }
+      return this.reconnectServerStream(err);
+    }
+    const body = res.body;
+    this.gsBody = body;
+    this.gsOpenedAt = Date.now();
+    this.gsParser?.reset();
+    body.on('data', (chunk: Buffer) => this.gsParser?.push(chunk));
+    body.on('end', () => this.onServerStreamDown(body, null));
+    body.on('error', (err) => this.onServerStreamDown(body, err));
+    if (this.gsPaused) body.pause();
+  }
+
+  private onServerEvent(e: SseEvent): void {
+    if (e.id !== undefined) this.gsLastEventId = e.id;
+    if (e.data.length === 0 || this.state !== 'open') return;
+    // A stream that delivers messages is working, even if the server closes it after each one
+    // (SSE polling): only streams that fail without progress use up the reconnect budget.
+    this.gsFailures = 0;
+    if (this.gsPaused) this.gsPending.push(e.data);
+    else this.handlers.onServerMessage(e.data);
+  }
+
+  private onServerStreamDown(body: Body, err: Error | null): void {
+    if (this.gsBody !== body) return;
+    this.gsBody = undefined;
+    if (this.state !== 'open' || !this.gsWanted) return;
+    if (Date.now() - this.gsOpenedAt >= STREAM_STABLE_MS) this.gsFailures = 0;
+    const perr = err ? upstreamError(err, 'body', 'GET stream') : new ProxyError(ErrorCode.UpstreamClosed, 'GET stream ended');
+    this.reconnectServerStream(perr);
+  }
+
+  private reconnectServerStream(err: ProxyError): void {
+    this.gsFailures++;
+    if (this.gsFailures > SERVER_STREAM_MAX_RECONNECTS) {
+      this.log.warn({ code: err.code, err: err.message }, 'upstream GET stream lost for good');
+      this.state = 'gone';
+      this.stopServerStream();
+      this.notifyClosed(new ProxyError(ErrorCode.UpstreamClosed, 'upstream GET stream lost after reconnects', { cause: err.code }));
+      return;
+    }
+    const delay = Math.min(this.gsRetryMs * 2 ** (this.gsFailures - 1), RECONNECT_MAX_MS);
+    this.log.debug({ code: err.code, attempt: this.gsFailures, delay }, 'upstream GET stream dropped; reconnecting');
+    this.gsTimer = setTimeout(() => {
+      this.connectServerStream(false).catch(() => undefined);
+    }, delay);
+  }
+
+  private stopServerStream(): void {
+    this.gsWanted = false;
+    if (this.gsTimer !== undefined) clearTimeout(this.gsTimer);
+    this.gsTimer = undefined;
+    this.gsAc?.abort();
+    this.gsBody?.destroy();
+    this.gsBody = undefined;
+    this.gsPending.length = 0;
+  }
+
+  private async shutdown(): Promise<void> {
+    // After the GET stream was given up the upstream may still hold the session: DELETE it anyway.
+    const hadSession = this.sessionId !== undefined && !this.upstreamForgot;
+    if (this.state === 'open' || this.state === 'gone') this.state = 'closing';
+    this.stopServerStream();
+    const err = new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed');
+    for (const ex of [...this.exchanges]) ex.cancel(err);
+    for (const ac of this.posts) ac.abort();
+    if (hadSession) await this.deleteSession();
+    this.state = 'closed';
+    this.notifyClosed(null);
+  }
+
+  private async deleteSession(): Promise<void> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), DELETE_TIMEOUT_MS);
+    const headers: Record<string, string> = { ...this.getHeaders };
+    delete headers.accept;
+    try {
+      const res = await request(this.url, {
+        dispatcher: this.pool,
+        method: 'DELETE',
+        headers,
+        signal: ac.signal,
+        headersTimeout: DELETE_TIMEOUT_MS,
+        bodyTimeout: DELETE_TIMEOUT_MS,
+      });
+      discard(res.body);
+      // 405: the server does not let clients end sessions; it will expire it on its own.
+      if (res.statusCode >= 300 && res.statusCode !== 405) {
+        this.log.debug({ status: res.statusCode }, 'upstream DELETE of the session was refused');
+      }
+    } catch (err) {
+      this.log.debug({ err: ac.signal.aborted ? 'timed out' : (err as Error).message }, 'upstream DELETE of the session failed');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * A minimal real MCP upstream for tests: the SDK's McpServer behind node:http on 127.0.0.1:0, over
+ * Streamable HTTP (stateful) or the legacy HTTP+SSE transport. Tools:
+ *  - `echo {text}` -> text content `text`
+ *  - `notify {text}` -> sends a `notifications/message` (logging) first, then returns `done`
+ * Every request's method, URL and headers are recorded for assertions.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+export interface SdkUpstream {
+  /** Streamable HTTP: the MCP endpoint. Legacy: the SSE GET URL. */
+  url: string;
+  seen: SeenRequest[];
+  /** Session ids the server saw closed by a client DELETE (Streamable HTTP). */
+  closedSessions: string[];
+  /** Legacy: end every open SSE stream from the server side. */
+  dropStreams(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function buildServer(): McpServer {
+  const server = new McpServer({ name: 'test-upstream', version: '1.0.0' }, { capabilities: { logging: {} } });
+  server.registerTool('echo', { description: 'echo', inputSchema: { text: z.string() } }, async ({ text }) => ({
+    content: [{ type: 'text', text }],
+  }));
+  server.registerTool('notify', { description: 'log then answer', inputSchema: { text: z.string() } }, async ({ text }, extra) => {
+    await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: text } });
+    return { content: [{ type: 'text', text: 'done' }] };
+  });
+  return server;
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function shut(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+export async function startStreamableUpstream(opts: { enableJsonResponse: boolean }): Promise<SdkUpstream> {
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  const seen: SeenRequest[] = [];
+  const closedSessions: string[] = [];
+  const http = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    void (async () => {
+      const sid = req.headers['mcp-session-id'];
+      if (typeof sid === 'string') {
+        const t = transports.get(sid);
+        if (t === undefined) {
+          res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"unknown session"}');
+          return;
+        }
+        await t.handleRequest(req, res);
+        return;
+      }
+      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: opts.enableJsonResponse,
+        onsessioninitialized: (id) => {
+          transports.set(id, transport);
+        },
+        onsessionclosed: (id) => {
+          transports.delete(id);
+          closedSessions.push(id);
+        },
+      });
+      await buildServer().connect(transport);
+      await transport.handleRequest(req, res);
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  const base = await listen(http);
+  return {
+    url: `${base}/mcp`,
+    seen,
+    closedSessions,
+    dropStreams: async () => undefined,
+    close: async () => {
+      for (const t of transports.values()) await t.close().catch(() => undefined);
+      await shut(http);
+    },
+  };
+}
+
+export async function startLegacySseUpstream(): Promise<SdkUpstream> {
+  const transports = new Map<string, SSEServerTransport>();
+  const seen: SeenRequest[] = [];
+  const http = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const transport = new SSEServerTransport('/messages', res);
+        transports.set(transport.sessionId, transport);
+        res.on('close', () => transports.delete(transport.sessionId));
+        await buildServer().connect(transport);
+        return;
+      }
+      if (req.method === 'POST' && url.pathname === '/messages') {
+        const t = transports.get(url.searchParams.get('sessionId') ?? '');
+        if (t === undefined) {
+          res.writeHead(404).end('unknown session');
+          return;
+        }
+        await t.handlePostMessage(req, res);
+        return;
+      }
+      res.writeHead(404).end();
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  const base = await listen(http);
+  return {
+    url: `${base}/sse`,
+    seen,
+    closedSessions: [],
+    dropStreams: async () => {
+      for (const t of [...transports.values()]) await t.close();
+    },
+    close: async () => {
+      for (const t of [...transports.values()]) await t.close().catch(() => undefined);
+      await shut(http);
+    },
+  };
+}
