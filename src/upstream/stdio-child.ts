@@ -1,0 +1,651 @@
+/**
+ * The stdio upstream: one child process per (downstream session, destination), speaking
+ * newline-delimited JSON-RPC on stdin/stdout.
+ *
+ * Children run detached (their own process group) so that close() can signal the server together
+ * with anything it spawned. The flip side is that they survive the proxy's death, so every live
+ * group is kept in a module-level set that `killAllChildrenSync` SIGKILLs on the way out.
+ *
+ * Restart policy: an unexpected exit fails whatever was in flight (onInterrupted; never retried,
+ * tools may have side effects), then the child is respawned with exponential backoff, at most
+ * `maxRestarts` times inside `restartWindowMs`. A respawned child is re-initialized with the
+ * client's remembered initialize request before any new traffic reaches it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import type { Logger } from 'pino';
+import { ErrorCode, ProxyError } from '../errors.js';
+import type { StdioDestination } from '../config/types.js';
+import type { ChannelHandlers, MessageChannel } from './types.js';
+import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
+
+/** Bytes of sends we hold while stdin is saturated or the child is restarting. */
+export const DEFAULT_MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** stderr is diagnostics only: a line past this is dropped rather than held. */
+const STDERR_MAX_LINE_BYTES = 64 * 1024;
+/** After a child's 'exit', how long to wait for its pipes to drain before declaring it gone. */
+const PIPE_DRAIN_MS = 250;
+/** After SIGKILL, how long close() waits for the exit to be reported. */
+const POST_KILL_WAIT_MS = 1000;
+const NON_JSON_SUMMARY_MS = 1000;
+const INITIALIZED_LINE = '{"jsonrpc":"2.0","method":"notifications/initialized"}\n';
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export interface StdioChildOptions {
+  maxQueuedBytes?: number;
+}
+
+/** Process groups of children that may still be alive, for `killAllChildrenSync`. */
+const liveGroups = new Set<number>();
+
+/** SIGKILL every child process group still alive. Synchronous: safe inside process.on('exit'). */
+export function killAllChildrenSync(): void {
+  for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
+  liveGroups.clear();
+}
+
+/** Number of child groups this process still considers alive (tests, metrics). */
+export function liveChildCount(): number {
+  return liveGroups.size;
+}
+
+/** The environment a child gets: PATH, HOME and LANG from the proxy when set, plus `extra`. */
+export function minimalEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'LANG']) {
+    const v = process.env[key];
+    if (v !== undefined) env[key] = v;
+  }
+  return Object.assign(env, extra);
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: the whole group is already gone.
+  }
+}
+
+interface QueuedSend {
+  data: string;
+  bytes: number;
+  resolve: () => void;
+  reject: (err: ProxyError) => void;
+}
+
+type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed' | 'failed';
+
+/** One spawned process and the per-process state that must not leak into its successor. */
+class Proc {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+  exited = false;
+  /** 'close': exited and every pipe ended, so all its output has been read. */
+  stdioClosed = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(child: ChildProcess, pid: number) {
+    this.child = child;
+    this.pid = pid;
+  }
+
+  markExited(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exited = true;
+    this.exitCode = code;
+    this.exitSignal = signal;
+    this.notify();
+  }
+
+  markStdioClosed(): void {
+    this.stdioClosed = true;
+    this.notify();
+  }
+
+  /** Resolves true once the process exited, false after `ms`. */
+  waitExit(ms: number): Promise<boolean> {
+    return this.waitUntil(() => this.exited, ms);
+  }
+
+  /** Resolves true once its pipes are drained and closed, false after `ms`. */
+  waitStdioClosed(ms: number): Promise<boolean> {
+    return this.waitUntil(() => this.stdioClosed, ms);
+  }
+
+  private waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
+    if (cond()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      const check = (): void => {
+        if (!cond()) {
+          this.waiters.push(check);
+          return;
+        }
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  describeExit(): string {
+    return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
+  }
+}
+
+export class StdioChild implements MessageChannel {
+  private state: State = 'idle';
+  private proc: Proc | undefined;
+  private readonly stdoutSplitter: LineSplitter;
+  private readonly stderrLog: RateLimitedLineLog;
+  private readonly maxQueuedBytes: number;
+
+  /** Sends waiting for stdin 'drain' or for a restart to finish. Head index avoids O(n) shift(). */
+  private queue: Array<QueuedSend | undefined> = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
+  /** stdin returned false on write: everything goes through the queue until 'drain'. */
+  private blocked = false;
+  private paused = false;
+
+  private replayInit: Record<string, unknown> | undefined;
+  private reinitSeq = 0;
+  private reinitId: string | undefined;
+  private reinitTimer: NodeJS.Timeout | undefined;
+
+  /** Start times of restarts inside the window. */
+  private restarts: number[] = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lastFailure = '';
+
+  private nonJsonSkipped = 0;
+  private nonJsonBurst = false;
+  private nonJsonTimer: NodeJS.Timeout | undefined;
+
+  private terminalError: ProxyError | undefined;
+  private closedNotified = false;
+  private closePromise: Promise<void> | undefined;
+  /** A spawn in progress, so close() can wait for it instead of leaking the child it produces. */
+  private spawning: Promise<Proc> | undefined;
+
+  constructor(
+    private readonly dest: StdioDestination,
+    private readonly handlers: ChannelHandlers,
+    private readonly log: Logger,
+    opts: StdioChildOptions = {},
+  ) {
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    this.stdoutSplitter = new LineSplitter(dest.stdio.maxLineBytes, {
+      onLine: (line) => this.onStdoutLine(line),
+      onOversize: (held) => this.onStdoutOversize(held),
+    });
+    this.stderrLog = new RateLimitedLineLog(log, dest.stdio.stderrLinesPerSec, { stream: 'stderr' });
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new ProxyError(ErrorCode.Internal, 'StdioChild.start() called twice');
+    this.state = 'starting';
+    try {
+      await this.spawnChild();
+    } catch (err) {
+      if (this.state === 'starting') {
+        this.state = 'failed';
+        this.terminalError = err as ProxyError;
+        this.rejectQueue(this.terminalError);
+      }
+      throw err;
+    }
+    // close() ran while the spawn was pending (it terminates the child).
+    if (this.state !== 'starting') throw this.terminalError ?? new ProxyError(ErrorCode.UpstreamClosed, 'closed');
+    this.state = 'ready';
+    this.flushQueue();
+  }
+
+  send(json: string): Promise<void> {
+    const data = oneLine(json) + '\n';
+    const s = this.state;
+    if (s === 'ready' && !this.blocked && this.queueHead === this.queue.length) {
+      this.write(data);
+      return RESOLVED;
+    }
+    if (s === 'ready' || s === 'restarting' || s === 'starting') return this.enqueue(data);
+    return Promise.reject(
+      this.terminalError ?? new ProxyError(ErrorCode.UpstreamClosed, `stdio channel for ${this.dest.name} is not started`),
+    );
+  }
+
+  setReplayOnRestart(initializeFrame: string): void {
+    try {
+      const parsed: unknown = JSON.parse(initializeFrame);
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+        this.replayInit = parsed as Record<string, unknown>;
+        return;
+      }
+    } catch {
+      // fall through
+    }
+    this.log.warn('initialize frame to replay is not a JSON object; restarts will not re-initialize');
+  }
+
+  pause(): void {
+    this.paused = true;
+    // The re-initialize reply must still be read; becomeReady() applies the pause afterwards.
+    if (this.reinitId === undefined) this.proc?.child.stdout?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.proc?.child.stdout?.resume();
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  // ---- stdout lines ----
+
+  private onStdoutLine(line: string): void {
+    if (isBlank(line)) return;
+    if (this.reinitId !== undefined && line.includes(this.reinitId) && this.consumeReinitReply(line)) return;
+    if (!looksLikeJson(line)) {
+      this.onNonJson(line);
+      return;
+    }
+    if (this.nonJsonBurst) this.flushNonJson();
+    this.handlers.onMessage(line);
+  }
+
+  private onStdoutOversize(heldBytes: number): void {
+    this.log.warn(
+      { bytes: heldBytes, limit: this.dest.stdio.maxLineBytes },
+      'stdout line longer than maxLineBytes dropped',
+    );
+  }
+
+  // ---- spawning and exits ----
+
+  /** Spawns a child and makes it current; resolves on 'spawn', rejects with a ProxyError. */
+  private spawnChild(): Promise<Proc> {
+    const p = this.spawnChildInner();
+    this.spawning = p;
+    const clear = (): void => {
+      if (this.spawning === p) this.spawning = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  private spawnChildInner(): Promise<Proc> {
+    const { dest } = this;
+    return new Promise<Proc>((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = spawn(dest.command, dest.args, {
+          cwd: dest.cwd,
+          env: minimalEnv(dest.env),
+          stdio: ['pipe', 'pipe', 'pipe'],
+          detached: true,
+          shell: false,
+        });
+      } catch (err) {
+        reject(this.spawnError(err));
+        return;
+      }
+      let proc: Proc | undefined;
+      child.on('error', (err) => {
+        // Before 'spawn' this is a spawn failure; afterwards (e.g. kill failed) it is only logged.
+        if (proc === undefined) reject(this.spawnError(err));
+        else this.log.debug({ err: err.message }, 'stdio child error');
+      });
+      child.once('spawn', () => {
+        const pid = child.pid as number;
+        proc = new Proc(child, pid);
+        liveGroups.add(pid);
+        this.attach(proc);
+        this.proc = proc;
+        this.log.debug({ childPid: pid }, 'stdio child started');
+        // The acceptor tracks pids too: this thread's registry dies with the thread.
+        this.handlers.onSpawn?.(pid);
+        resolve(proc);
+      });
+    });
+  }
+
+  private spawnError(err: unknown): ProxyError {
+    const e = err as NodeJS.ErrnoException;
+    const { dest } = this;
+    let why: string;
+    if (e.code === 'ENOENT') {
+      why = dest.cwd !== undefined && !dirExists(dest.cwd) ? `cwd ${dest.cwd} does not exist` : `command not found: ${dest.command}`;
+    } else if (e.code === 'EACCES') {
+      why = `permission denied running ${dest.command}`;
+    } else {
+      why = e.message;
+    }
+    return new ProxyError(ErrorCode.UpstreamConnect, `cannot start stdio server for ${dest.name}: ${why}`, {
+      errno: e.code,
+    });
+  }
+
+  private attach(proc: Proc): void {
+    const { child } = proc;
+    const stdout = child.stdout!;
+    const stderr = child.stderr!;
+    const stdin = child.stdin!;
+    const splitter = this.stdoutSplitter;
+    splitter.reset();
+    // Data from a predecessor that is still draining must not reach the session (its requests
+    // were already failed), so every listener checks it still belongs to the current process.
+    stdout.on('data', (chunk: Buffer) => {
+      if (this.proc === proc) splitter.push(chunk);
+    });
+    const stderrSplitter = new LineSplitter(STDERR_MAX_LINE_BYTES, this.stderrLog);
+    stderr.on('data', (chunk: Buffer) => stderrSplitter.push(chunk));
+    // EPIPE/ECONNRESET when the child dies mid-write: the 'exit' path handles the consequences.
+    const ignore = (err: Error): void => this.log.debug({ err: err.message }, 'stdio pipe error');
+    stdin.on('error', ignore);
+    stdout.on('error', ignore);
+    stderr.on('error', ignore);
+    stdin.on('drain', () => {
+      if (this.proc === proc) this.onDrain();
+    });
+    if (this.paused && !(this.state === 'restarting' && this.replayInit !== undefined)) stdout.pause();
+    // Always listening for 'exit' is what lets Node reap the child (no zombies).
+    child.on('exit', (code, signal) => {
+      proc.markExited(code, signal);
+      // The leader is gone; anything it left in its group goes too, which also frees the pipes.
+      killGroup(proc.pid, 'SIGKILL');
+      liveGroups.delete(proc.pid);
+      if (this.state === 'closing' || this.state === 'closed') return;
+      // Let lines already in the pipe be read first; a paused stdout never ends, hence the bound.
+      void proc.waitStdioClosed(PIPE_DRAIN_MS).then(() => {
+        this.stderrLog.flush();
+        stdout.destroy();
+        stderr.destroy();
+        this.onChildGone(proc);
+      });
+    });
+    child.once('close', () => proc.markStdioClosed());
+  }
+
+  private onChildGone(proc: Proc): void {
+    if (proc !== this.proc) return;
+    if (this.state === 'closing' || this.state === 'closed' || this.state === 'failed') return;
+    this.proc = undefined;
+    this.blocked = false;
+    this.clearReinit();
+    const err = new ProxyError(
+      ErrorCode.ChildExited,
+      `stdio server for ${this.dest.name} exited (${proc.describeExit()})`,
+      { childPid: proc.pid, code: proc.exitCode, signal: proc.exitSignal },
+    );
+    if (this.state === 'restarting') {
+      // A restart attempt failed (crashed, or killed because re-initialize failed).
+      this.lastFailure = this.lastFailure || err.message;
+      this.log.warn({ childPid: proc.pid, reason: this.lastFailure }, 'stdio server restart attempt failed');
+      this.retryOrGiveUp();
+      return;
+    }
+    // 'ready': sends still queued were in flight from the caller's point of view: fail them too.
+    this.rejectQueue(err);
+    const willRecover = this.mayRestart();
+    this.log.warn({ childPid: proc.pid, willRecover }, err.message);
+    this.handlers.onInterrupted(err, willRecover);
+    this.lastFailure = err.message;
+    if (!willRecover) {
+      this.giveUp();
+      return;
+    }
+    this.state = 'restarting';
+    this.scheduleRestart();
+  }
+
+  private mayRestart(): boolean {
+    const cutoff = Date.now() - this.dest.stdio.restartWindowMs;
+    while (this.restarts.length > 0 && this.restarts[0]! < cutoff) this.restarts.shift();
+    return this.restarts.length < this.dest.stdio.maxRestarts;
+  }
+
+  private retryOrGiveUp(): void {
+    if (this.mayRestart()) this.scheduleRestart();
+    else this.giveUp();
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.dest.stdio.restartBackoffMs * 2 ** this.restarts.length;
+    this.restarts.push(Date.now());
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void this.attemptRestart();
+    }, delay);
+  }
+
+  private async attemptRestart(): Promise<void> {
+    if (this.state !== 'restarting') return;
+    this.lastFailure = '';
+    let proc: Proc;
+    try {
+      proc = await this.spawnChild();
+    } catch (err) {
+      this.lastFailure = (err as ProxyError).message;
+      this.log.warn({ reason: this.lastFailure }, 'stdio server restart attempt failed');
+      if (this.state === 'restarting') this.retryOrGiveUp();
+      return;
+    }
+    if (this.state !== 'restarting') return; // closed meanwhile: doClose() waited for this spawn
+    this.log.info({ childPid: proc.pid, restarts: this.restarts.length }, 'stdio server restarted');
+    if (this.replayInit === undefined) {
+      this.becomeReady();
+      return;
+    }
+    const id = `mithril-reinit-${++this.reinitSeq}`;
+    this.reinitId = id;
+    const frame = JSON.stringify({ ...this.replayInit, id });
+    this.reinitTimer = setTimeout(() => {
+      this.reinitTimer = undefined;
+      this.failReinit(proc, `re-initialize timed out after ${this.dest.timeouts.connectMs} ms`);
+    }, this.dest.timeouts.connectMs);
+    this.write(oneLine(frame) + '\n');
+  }
+
+  /** Returns true when `line` was the reply to our re-initialize (and so is consumed). */
+  private consumeReinitReply(line: string): boolean {
+    let msg: { id?: unknown; result?: unknown; error?: { message?: unknown } };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      return false;
+    }
+    if (msg === null || typeof msg !== 'object' || msg.id !== this.reinitId) return false;
+    const proc = this.proc!;
+    if (msg.result === undefined) {
+      const why = typeof msg.error?.message === 'string' ? msg.error.message : 'no result';
+      this.failReinit(proc, `re-initialize rejected: ${why}`);
+      return true;
+    }
+    this.clearReinit();
+    this.write(INITIALIZED_LINE);
+    this.becomeReady();
+    return true;
+  }
+
+  private failReinit(proc: Proc, why: string): void {
+    this.clearReinit();
+    this.lastFailure = why;
+    // Killing it routes the failure through onChildGone, where it counts as a failed try.
+    killGroup(proc.pid, 'SIGKILL');
+  }
+
+  private clearReinit(): void {
+    this.reinitId = undefined;
+    if (this.reinitTimer !== undefined) clearTimeout(this.reinitTimer);
+    this.reinitTimer = undefined;
+  }
+
+  private becomeReady(): void {
+    this.state = 'ready';
+    if (this.paused) this.proc?.child.stdout?.pause();
+    this.flushQueue();
+  }
+
+  private giveUp(): void {
+    const { stdio } = this.dest;
+    this.state = 'failed';
+    this.terminalError = new ProxyError(
+      ErrorCode.ChildRestartsExhausted,
+      `stdio server for ${this.dest.name} failed after ${stdio.maxRestarts} restarts within ${stdio.restartWindowMs} ms: ${this.lastFailure}`,
+    );
+    this.log.error({ reason: this.lastFailure }, 'stdio server restarts exhausted; session ended');
+    this.rejectQueue(this.terminalError);
+    this.clearTimers();
+    this.notifyClosed(this.terminalError);
+  }
+
+  private notifyClosed(err: ProxyError | null): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    this.handlers.onClosed(err);
+  }
+
+  // ---- writing ----
+
+  private write(data: string): void {
+    const stdin = this.proc?.child.stdin;
+    if (stdin === undefined || stdin === null) return;
+    if (!stdin.write(data)) this.blocked = true;
+  }
+
+  private enqueue(data: string): Promise<void> {
+    const bytes = Buffer.byteLength(data);
+    if (this.queuedBytes + bytes > this.maxQueuedBytes) {
+      return Promise.reject(
+        new ProxyError(
+          ErrorCode.Overloaded,
+          `stdio server for ${this.dest.name} is not keeping up (${this.queuedBytes} bytes queued)`,
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ data, bytes, resolve, reject });
+      this.queuedBytes += bytes;
+    });
+  }
+
+  private onDrain(): void {
+    this.blocked = false;
+    if (this.state === 'ready') this.flushQueue();
+  }
+
+  private flushQueue(): void {
+    while (this.queueHead < this.queue.length && !this.blocked) {
+      const item = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined;
+      this.queuedBytes -= item.bytes;
+      this.write(item.data);
+      item.resolve();
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+  }
+
+  private rejectQueue(err: ProxyError): void {
+    const pending = this.queue;
+    const head = this.queueHead;
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    for (let i = head; i < pending.length; i++) pending[i]!.reject(err);
+  }
+
+  // ---- non-JSON stdout ----
+
+  private onNonJson(line: string): void {
+    if (this.nonJsonBurst) {
+      this.nonJsonSkipped++;
+      return;
+    }
+    this.nonJsonBurst = true;
+    this.log.warn({ line: line.slice(0, 200) }, 'non-JSON line on stdout skipped');
+    this.nonJsonTimer = setTimeout(() => this.flushNonJson(), NON_JSON_SUMMARY_MS);
+    this.nonJsonTimer.unref();
+  }
+
+  private flushNonJson(): void {
+    if (this.nonJsonTimer !== undefined) clearTimeout(this.nonJsonTimer);
+    this.nonJsonTimer = undefined;
+    this.nonJsonBurst = false;
+    if (this.nonJsonSkipped === 0) return;
+    this.log.warn({ skipped: this.nonJsonSkipped }, 'more non-JSON lines on stdout skipped');
+    this.nonJsonSkipped = 0;
+  }
+
+  // ---- closing ----
+
+  private clearTimers(): void {
+    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.clearReinit();
+    this.flushNonJson();
+  }
+
+  private async doClose(): Promise<void> {
+    const wasFailed = this.state === 'failed';
+    this.state = 'closing';
+    this.clearTimers();
+    const closedErr = new ProxyError(ErrorCode.UpstreamClosed, `stdio channel for ${this.dest.name} closed`);
+    if (!wasFailed) this.terminalError = closedErr;
+    this.rejectQueue(closedErr);
+    if (this.spawning !== undefined) await this.spawning.catch(() => undefined);
+    const proc = this.proc;
+    if (proc !== undefined) {
+      if (!proc.exited) await this.terminate(proc);
+      // Its last stderr lines belong in the log before the summary.
+      await proc.waitStdioClosed(PIPE_DRAIN_MS);
+    }
+    this.stderrLog.flush();
+    this.state = 'closed';
+    this.notifyClosed(null);
+  }
+
+  /** stdin EOF, then SIGTERM to the group, then SIGKILL. close() is bounded by 2×killGraceMs + ~1.25 s. */
+  private async terminate(proc: Proc): Promise<void> {
+    const grace = this.dest.stdio.killGraceMs;
+    const stdout = proc.child.stdout;
+    // Nobody wants its output any more, and a paused reader could leave the child blocked on a
+    // full pipe, unable to notice EOF: discard it.
+    stdout?.removeAllListeners('data');
+    stdout?.resume();
+    proc.child.stdin?.end();
+    if (await proc.waitExit(grace)) return;
+    this.log.debug({ childPid: proc.pid }, 'stdio server ignored stdin EOF; SIGTERM');
+    killGroup(proc.pid, 'SIGTERM');
+    if (await proc.waitExit(grace)) return;
+    this.log.warn({ childPid: proc.pid }, 'stdio server ignored SIGTERM; SIGKILL');
+    killGroup(proc.pid, 'SIGKILL');
+    await proc.waitExit(POST_KILL_WAIT_MS);
+  }
+}
+
+function dirExists(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
