@@ -71,6 +71,7 @@ describe('valid configs', () => {
     assert.deepEqual(c.limits, {
       maxBodyBytes: 4 * 1024 * 1024,
       maxBufferedBytes: 8 * 1024 * 1024,
+      slowReaderMs: 60_000,
       maxPendingPushes: 256,
       maxInflightPerWorker: 4096,
     });
@@ -92,7 +93,7 @@ session_idle_ms: 1000
 health_probe_after_ms: 2000
 sse_keepalive_ms: 3000
 log_level: debug
-limits: { max_body_bytes: 10, max_buffered_bytes: 20, max_pending_pushes: 30, max_inflight_per_worker: 40 }
+limits: { max_body_bytes: 10, max_buffered_bytes: 20, slow_reader_ms: 25, max_pending_pushes: 30, max_inflight_per_worker: 40 }
 destinations:
   legacy:
     transport: sse
@@ -115,7 +116,7 @@ destinations:
     assert.equal(c.healthProbeAfterMs, 2000);
     assert.equal(c.sseKeepaliveMs, 3000);
     assert.equal(c.logLevel, 'debug');
-    assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, maxPendingPushes: 30, maxInflightPerWorker: 40 });
+    assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, slowReaderMs: 25, maxPendingPushes: 30, maxInflightPerWorker: 40 });
     const legacy = http(c, 'legacy');
     assert.equal(legacy.transport, 'sse');
     assert.deepEqual(legacy.headers, { 'x-team': 'blue', 'x-version': '2' });

@@ -257,6 +257,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
     limits: {
       maxBodyBytes: p.limits.max_body_bytes,
       maxBufferedBytes: p.limits.max_buffered_bytes,
+      slowReaderMs: p.limits.slow_reader_ms,
       maxPendingPushes: p.limits.max_pending_pushes,
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
     },

@@ -82,6 +82,7 @@ const ListenSchema = z.strictObject({
 const LimitsSchema = z.strictObject({
   max_body_bytes: int(1, 1024 * MiB).default(4 * MiB),
   max_buffered_bytes: int(1, 1024 * MiB).default(8 * MiB),
+  slow_reader_ms: ms.default(60_000),
   max_pending_pushes: int(1, 1_000_000).default(256),
   max_inflight_per_worker: int(1, 1_000_000).default(4096),
 });

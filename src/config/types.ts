@@ -69,6 +69,8 @@ export interface Limits {
   maxBodyBytes: number;
   /** Bytes held in the acceptor for one slow response stream before the client is cut. Default 8 MiB. */
   maxBufferedBytes: number;
+  /** A stream whose reader has not drained for this long is disconnected (logged). Default 60 s. */
+  slowReaderMs: number;
   /** Server messages queued for a session whose GET stream is not open. Default 256. */
   maxPendingPushes: number;
   /** Requests in flight per worker before 503. Default 4096. */

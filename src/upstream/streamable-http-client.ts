@@ -58,7 +58,9 @@ class Exchange {
     private readonly host: ExchangeHost,
     private readonly sink: ReplySink,
     private readonly isInit: boolean,
-  ) {}
+  ) {
+    sink.onClose?.(() => this.abandon(this.body));
+  }
 
   async run(json: string): Promise<void> {
     const host = this.host;

@@ -30,6 +30,12 @@ export interface ReplySink {
   fail(err: ProxyError): void;
   /** True once the downstream client went away; producers should abandon the reply. */
   readonly closed: boolean;
+  /**
+   * Register a function to run once when the reply ends from the proxy's side (the client left,
+   * or the request outlived its deadline), so a producer waiting on a silent upstream can abort
+   * at once instead of noticing at its next event or timeout.
+   */
+  onClose?(fn: () => void): void;
 }
 
 export interface ChannelHandlers {

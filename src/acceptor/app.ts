@@ -1,0 +1,81 @@
+/**
+ * The uWS app: the route table and the operational endpoints. Routes resolve the destination by
+ * name from the config snapshot (an object built once per load); everything else is delegated.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
+import { ErrorCode } from '../errors.js';
+import type { Core } from './core.js';
+import { writeError, writeResponse } from './http-util.js';
+import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
+import { handleDelete, handleGet, handlePost } from './streamable-http.js';
+import type { Binding } from './uws-loader.js';
+
+type Handler = (core: Core, dest: string, res: HttpResponse, req: HttpRequest) => void;
+
+export interface Listening {
+  app: TemplatedApp;
+  token: us_listen_socket;
+  port: number;
+}
+
+export function buildApp(core: Core, binding: Binding, health: () => Record<string, unknown>): TemplatedApp {
+  const app = binding.uws.App();
+
+  const route = (handler: Handler) => (res: HttpResponse, req: HttpRequest): void => {
+    const name = req.getParameter(0);
+    if (core.shuttingDown) {
+      writeError(res, ErrorCode.ShuttingDown, 'proxy is shutting down');
+      return;
+    }
+    if (!Object.hasOwn(core.config.destinations, name)) {
+      writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
+      return;
+    }
+    handler(core, name, res, req);
+  };
+  const notAllowed = (allow: string) => (res: HttpResponse, req: HttpRequest): void => {
+    const name = req.getParameter(0);
+    if (!Object.hasOwn(core.config.destinations, name)) {
+      writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
+      return;
+    }
+    writeError(res, ErrorCode.MethodNotAllowed, `method not allowed; use ${allow}`, null, { allow });
+  };
+
+  app.post('/:name/mcp', route(handlePost));
+  app.get('/:name/mcp', route(handleGet));
+  app.del('/:name/mcp', route(handleDelete));
+  app.any('/:name/mcp', notAllowed('GET, POST, DELETE'));
+  app.get('/:name/sse', route(handleSseOpen));
+  app.any('/:name/sse', notAllowed('GET'));
+  app.post('/:name/message', route(handleSseMessage));
+  app.any('/:name/message', notAllowed('POST'));
+
+  app.get('/healthz', (res) => {
+    writeResponse(res, 200, 'application/json', JSON.stringify({ status: core.shuttingDown ? 'draining' : 'ok', ...health() }));
+  });
+  app.get('/metrics', (res) => {
+    const st = { aborted: false };
+    res.onAborted(() => {
+      st.aborted = true;
+    });
+    void core.metrics.text().then((text) => {
+      if (!st.aborted) res.cork(() => writeResponse(res, 200, core.metrics.contentType, text));
+    });
+  });
+  app.any('/*', (res, req) => {
+    writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'not found', path: req.getUrl() }));
+  });
+  return app;
+}
+
+export function listen(app: TemplatedApp, binding: Binding, host: string, port: number): Promise<Listening> {
+  return new Promise((resolve, reject) => {
+    // Exclusive: a second instance on the same port must fail loudly, not share the port.
+    const EXCLUSIVE = 1;
+    (app.listen as unknown as (h: string, p: number, o: number, cb: (t: us_listen_socket | false) => void) => void)(host, port, EXCLUSIVE, (token) => {
+      if (!token) return reject(new Error(`cannot listen on ${host}:${port} (in use or not permitted)`));
+      resolve({ app, token, port: binding.uws.us_socket_local_port(token) });
+    });
+  });
+}

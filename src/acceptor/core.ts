@@ -1,0 +1,183 @@
+/**
+ * The acceptor's state and the dispatcher for worker messages. Route handlers (streamable-http,
+ * legacy-sse) validate and parse; everything that involves a worker goes through here, so the
+ * bookkeeping (rid table, in-flight bound, request log line, metrics) lives in one place.
+ */
+import type { Logger } from 'pino';
+import type { ProxyConfig } from '../config/types.js';
+import { ErrorCode } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import type { SessionTable } from '../threads/session-table.js';
+import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
+import type { Reply, ReplyHost } from './replies.js';
+import { type DownSession, type EndReason, SessionStore } from './sessions.js';
+import type { SseLimits } from './sse-stream.js';
+
+const END_SESSION_TIMEOUT_MS = 10_000;
+
+export class Core implements ReplyHost, SupervisorHooks {
+  config: ProxyConfig;
+  readonly log: Logger;
+  readonly table: SessionTable;
+  readonly store: SessionStore;
+  readonly metrics: Metrics;
+  supervisor!: Supervisor;
+  shuttingDown = false;
+  private nextRid = 1;
+  private readonly replies = new Map<number, Reply>();
+  private readonly waiters = new Map<number, () => void>();
+
+  constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
+    this.config = config;
+    this.table = table;
+    this.store = new SessionStore(table, config.limits.maxPendingPushes, log, (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes));
+    this.metrics = metrics;
+    this.log = log;
+  }
+
+  get sseLimits(): SseLimits {
+    return { maxBuffered: this.config.limits.maxBufferedBytes, slowReaderMs: this.config.limits.slowReaderMs };
+  }
+
+  rid(): number {
+    const r = this.nextRid++;
+    if (this.nextRid > 0x3fffffff) this.nextRid = 1;
+    return r;
+  }
+
+  /** False when the worker is at its in-flight bound (caller answers 503) or down. */
+  hasRoom(worker: number): boolean {
+    return this.supervisor.isUp(worker) && this.supervisor.inflight(worker) < this.config.limits.maxInflightPerWorker;
+  }
+
+  /** Hand one frame to the session's worker; `reply` receives what comes back. */
+  forward(reply: Reply, kind: FrameKind, init: boolean, body: string): void {
+    const s = reply.session;
+    s.lastSeen = Date.now();
+    this.replies.set(reply.rid, reply);
+    this.supervisor.addInflight(reply.worker, 1);
+    this.supervisor.post(reply.worker, { t: ToWorker.Frame, rid: reply.rid, sid: s.sid, dest: s.dest, kind, init, body });
+  }
+
+  openServerStream(s: DownSession): void {
+    this.supervisor.post(s.worker, { t: ToWorker.StreamOpen, sid: s.sid, dest: s.dest });
+  }
+
+  /** End a session everywhere; resolves when its worker closed the upstream side (bounded). */
+  endSession(s: DownSession, reason: EndReason): Promise<void> {
+    this.store.remove(s.sid, reason);
+    this.metrics.sessionEnded(s.dest, reason);
+    if (!this.supervisor.isUp(s.worker)) return Promise.resolve();
+    const rid = this.rid();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(rid);
+        this.log.warn({ sid: s.sid, dest: s.dest }, 'upstream session close timed out');
+        resolve();
+      }, END_SESSION_TIMEOUT_MS);
+      timer.unref();
+      this.waiters.set(rid, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.supervisor.post(s.worker, { t: ToWorker.EndSession, rid, sid: s.sid, dest: s.dest, reason });
+    });
+  }
+
+  /** Ask every worker to close all upstream sessions; bounded. */
+  async endAll(timeoutMs: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (let w = 0; w < this.supervisor.count; w++) {
+      if (!this.supervisor.isUp(w)) continue;
+      const rid = this.rid();
+      waits.push(new Promise<void>((resolve) => {
+        this.waiters.set(rid, resolve);
+        this.supervisor.post(w, { t: ToWorker.EndAll, rid });
+      }));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waits), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  // ReplyHost --------------------------------------------------------------------------------
+
+  credit(worker: number, rid: number, sid: string, dest: string, bytes: number): void {
+    this.supervisor.post(worker, { t: ToWorker.Credit, rid, sid, dest, bytes });
+  }
+
+  abandon(worker: number, rid: number): void {
+    this.supervisor.post(worker, { t: ToWorker.Abandon, rid });
+  }
+
+  finished(r: Reply, status: number): void {
+    if (this.replies.get(r.rid) === r) {
+      this.replies.delete(r.rid);
+      this.supervisor.addInflight(r.worker, -1);
+    }
+    const ms = Date.now() - r.started;
+    this.metrics.request(r.session.dest, status, ms);
+    this.log.info({ dest: r.session.dest, sid: r.session.sid, method: r.method, status, ms, bytes: r.bytes }, 'request');
+  }
+
+  /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
+  logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string): void {
+    const ms = Date.now() - started;
+    this.metrics.request(dest, status, ms);
+    if (status >= 400) this.metrics.reject(note);
+    this.log.info({ dest, sid: sid || undefined, method, status, ms, note }, 'request');
+  }
+
+  initFailed(s: DownSession): void {
+    if (!s.established) void this.endSession(s, 'init-failed');
+  }
+
+  push(sid: string, data: string, rid: number | null): void {
+    this.store.push(sid, data, rid);
+  }
+
+  // SupervisorHooks --------------------------------------------------------------------------
+
+  message(_worker: number, msg: ToMainMsg): void {
+    switch (msg.t) {
+      case ToMain.Json:
+        return this.replies.get(msg.rid)?.json(msg.body);
+      case ToMain.Accepted:
+        return this.replies.get(msg.rid)?.accepted();
+      case ToMain.StreamStart:
+        return this.replies.get(msg.rid)?.streamStart();
+      case ToMain.Event:
+        return this.replies.get(msg.rid)?.event(msg.data);
+      case ToMain.StreamEnd:
+        return this.replies.get(msg.rid)?.streamEnd();
+      case ToMain.Fail:
+        return this.replies.get(msg.rid)?.fail(msg.code, msg.message);
+      case ToMain.Push:
+        return this.store.push(msg.sid, msg.data, -1);
+      case ToMain.SessionGone: {
+        const s = this.store.remove(msg.sid, 'upstream-gone');
+        if (s) this.log.warn({ sid: msg.sid, dest: s.dest, code: msg.code }, `upstream session ended: ${msg.message}`);
+        return;
+      }
+      case ToMain.Done: {
+        const w = this.waiters.get(msg.rid);
+        this.waiters.delete(msg.rid);
+        return w?.();
+      }
+      case ToMain.Ready:
+      case ToMain.ChildUp:
+      case ToMain.ChildDown:
+        return;
+    }
+  }
+
+  workerLost(worker: number): void {
+    for (const [rid, r] of this.replies) {
+      if (r.worker !== worker) continue;
+      r.fail(ErrorCode.WorkerLost, 'the worker thread serving this session stopped');
+      this.replies.delete(rid);
+    }
+    for (const s of this.store.ofWorker(worker)) this.store.remove(s.sid, 'worker-lost');
+  }
+}

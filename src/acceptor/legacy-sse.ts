@@ -1,0 +1,88 @@
+/**
+ * Legacy HTTP+SSE downstream (MCP 2024-11-05): GET /NAME/sse opens the session and its stream;
+ * POST /NAME/message?sessionId=ID carries client messages, answered 202, with every reply and
+ * server message delivered on the stream. Closing the stream ends the session.
+ */
+import type { HttpRequest, HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { ErrorCode } from '../errors.js';
+import { FrameKind } from '../threads/messages.js';
+import { MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import type { Core } from './core.js';
+import { readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
+import { LegacyReply } from './replies.js';
+import { sseEndpointEvent } from './sse-format.js';
+import { SseStream } from './sse-stream.js';
+
+export function handleSseOpen(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
+  const accept = req.getHeader('accept');
+  const started = Date.now();
+  let stream: SseStream | null = null;
+  res.onAborted(() => stream?.aborted());
+  const reject = (code: ErrorCode, message: string): void => {
+    const status = writeError(res, code, message);
+    core.logExchange(dest, undefined, 'GET', status, started, code);
+  };
+  if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) {
+    return reject(ErrorCode.NotAcceptable, 'Accept must include text/event-stream');
+  }
+  const worker = core.supervisor.pick();
+  if (worker < 0 || !core.hasRoom(worker)) return reject(ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
+  const s = core.store.create(dest, worker, true);
+  if (!s) return reject(ErrorCode.SessionTableFull, 'session table is full, retry later');
+  const opened = new SseStream(res, {
+    credit: (rid, bytes) => core.credit(s.worker, rid, s.sid, s.dest, bytes),
+    closed: (reason) => {
+      if (reason === 'slow') core.log.warn({ sid: s.sid, dest }, 'SSE reader too slow: disconnected');
+      core.logExchange(dest, s.sid, 'GET', reason === 'slow' ? 503 : 200, started, `sse-${reason}`);
+      // The stream is the session: when it goes, the upstream session goes with it.
+      if (s.stream === opened) s.stream = null;
+      if (core.store.get(s.sid, dest)) void core.endSession(s, 'stream-closed');
+    },
+  }, core.sseLimits);
+  stream = opened;
+  opened.open(undefined, core.config.sseKeepaliveMs);
+  // Relative to /NAME/sse, so it still resolves behind a reverse proxy that adds a path prefix.
+  opened.writeRaw(sseEndpointEvent(`message?sessionId=${s.sid}`), null, 0);
+  core.store.attach(s, opened);
+}
+
+export function handleSseMessage(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
+  const sid = req.getQuery('sessionId') ?? '';
+  const contentType = req.getHeader('content-type');
+  const started = Date.now();
+  const st = { aborted: false };
+  res.onAborted(() => {
+    st.aborted = true;
+  });
+  const reject = (code: ErrorCode, message: string): void => {
+    const status = writeError(res, code, message);
+    core.logExchange(dest, sid, undefined, status, started, code);
+  };
+  if (!sid) return reject(ErrorCode.MissingSession, 'sessionId query parameter is required');
+  if (contentType && !/^application\/json\s*(;|$)/i.test(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
+  const known = core.store.get(sid, dest);
+  if (!known || !known.legacy) return reject(ErrorCode.UnknownSession, 'session not found');
+  readBody(res, core.config.limits.maxBodyBytes, (body) => {
+    if (st.aborted) return;
+    const late = (code: ErrorCode, message: string, method?: string): void => {
+      const status = writeErrorCorked(res, st, code, message);
+      core.logExchange(dest, sid, method, status, started, code);
+    };
+    if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
+    // Re-check: the stream may have closed while the body was arriving.
+    const s = core.store.get(sid, dest);
+    if (!s || !s.stream || s.stream.done) return late(ErrorCode.UnknownSession, 'session not found (its stream is closed)');
+    const env = parseEnvelope(body);
+    if (env.kind === MsgKind.Invalid) {
+      return env.problem === 'parse error'
+        ? late(ErrorCode.ParseError, 'Parse error: body is not valid JSON')
+        : late(ErrorCode.InvalidRequest, `Invalid Request: ${env.problem ?? 'not a JSON-RPC 2.0 message'}`);
+    }
+    if (env.kind === MsgKind.Batch) return late(ErrorCode.BatchRejected, 'JSON-RPC batches are not supported');
+    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env.method);
+    const isRequest = env.kind === MsgKind.Request;
+    const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);
+    core.forward(reply, isRequest ? FrameKind.Request : FrameKind.OneWay, env.method === 'initialize', body);
+    res.cork(() => writeResponse(res, 202, 'text/plain', 'Accepted'));
+  });
+}

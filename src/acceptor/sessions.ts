@@ -1,0 +1,140 @@
+/**
+ * The acceptor's view of downstream sessions. Routing (session id -> worker) lives in the shared
+ * SessionTable; this store keeps what only the main thread needs: the destination, the server-
+ * message stream, the bounded queue of messages that arrived while no stream was open, and the
+ * last activity for the idle reaper.
+ */
+import type { Logger } from 'pino';
+import { mintSessionId } from '../threads/session-id.js';
+import type { SessionTable } from '../threads/session-table.js';
+import type { SseStream } from './sse-stream.js';
+
+export class DownSession {
+  readonly sid: string;
+  readonly dest: string;
+  readonly worker: number;
+  readonly legacy: boolean;
+  /** GET stream (Streamable HTTP) or the legacy SSE stream. */
+  stream: SseStream | null = null;
+  /** Server messages waiting for a stream; bounded by limits.maxPendingPushes. */
+  queue: string[] = [];
+  dropped = 0;
+  lastSeen = Date.now();
+  /** The upstream answered initialize; until then a failure ends the session. */
+  established = false;
+
+  constructor(sid: string, dest: string, worker: number, legacy: boolean) {
+    this.sid = sid;
+    this.dest = dest;
+    this.worker = worker;
+    this.legacy = legacy;
+  }
+}
+
+export type EndReason = 'delete' | 'stream-closed' | 'idle' | 'upstream-gone' | 'worker-lost' | 'init-failed' | 'shutdown' | 'replaced';
+
+export class SessionStore {
+  private readonly map = new Map<string, DownSession>();
+  private readonly table: SessionTable;
+  private readonly log: Logger;
+  private readonly maxPending: number;
+  private readonly credit: (s: DownSession, rid: number, bytes: number) => void;
+
+  /**
+   * `credit` pays a producer back for a message the store queued instead of writing: the queue is
+   * bounded by count, so holding the producer's credit for it would only stall the upstream.
+   */
+  constructor(table: SessionTable, maxPending: number, log: Logger, credit: (s: DownSession, rid: number, bytes: number) => void) {
+    this.table = table;
+    this.maxPending = maxPending;
+    this.log = log;
+    this.credit = credit;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** Mint an id and pin it to `worker`; null when the table is full (caller answers 503). */
+  create(dest: string, worker: number, legacy: boolean): DownSession | null {
+    const sid = mintSessionId();
+    if (!this.table.insert(sid, worker)) return null;
+    const s = new DownSession(sid, dest, worker, legacy);
+    this.map.set(sid, s);
+    return s;
+  }
+
+  /**
+   * The live session for `sid` on `dest`. The shared table is the authority: an entry whose
+   * worker died (generation bumped) is gone even if the map still holds it.
+   */
+  get(sid: string, dest: string): DownSession | undefined {
+    const s = this.map.get(sid);
+    if (!s || s.dest !== dest) return undefined;
+    if (this.table.lookup(sid) !== s.worker) return undefined;
+    return s;
+  }
+
+  /** Remove the session everywhere and close its stream. Returns it if it existed. */
+  remove(sid: string, reason: EndReason): DownSession | undefined {
+    const s = this.map.get(sid);
+    if (!s) return undefined;
+    this.map.delete(sid);
+    this.table.delete(sid);
+    s.queue.length = 0;
+    const stream = s.stream;
+    s.stream = null;
+    if (stream && !stream.done) stream.end();
+    this.log.debug({ sid, dest: s.dest, reason }, 'session ended');
+    return s;
+  }
+
+  /**
+   * Deliver a message for the session's stream: written at once if a stream is open, else kept
+   * in the bounded queue. `rid` is the producer owed credit (-1 server messages, a legacy reply's
+   * rid), or null when nothing is owed.
+   */
+  push(sid: string, data: string, rid: number | null): void {
+    const s = this.map.get(sid);
+    if (!s) return;
+    if (s.stream && !s.stream.done) {
+      s.stream.event(data, rid);
+      return;
+    }
+    if (rid !== null) this.credit(s, rid, data.length);
+    if (s.queue.length >= this.maxPending) {
+      // Oldest first out: a stale progress notification is worth less than the newest message.
+      s.queue.shift();
+      if (s.dropped++ === 0) this.log.warn({ sid, dest: s.dest, limit: this.maxPending }, 'server messages dropped: no stream open to receive them');
+    }
+    s.queue.push(data);
+  }
+
+  /** Attach a stream and flush what queued while none was open. */
+  attach(s: DownSession, stream: SseStream): void {
+    s.stream = stream;
+    const q = s.queue;
+    s.queue = [];
+    for (const data of q) stream.event(data, null);
+  }
+
+  /** Every session pinned to `worker` (its thread died). */
+  ofWorker(worker: number): DownSession[] {
+    const out: DownSession[] = [];
+    for (const s of this.map.values()) if (s.worker === worker) out.push(s);
+    return out;
+  }
+
+  idleSince(cutoff: number): DownSession[] {
+    const out: DownSession[] = [];
+    for (const s of this.map.values()) {
+      // An open stream means a connected client; its socket closing ends the session instead.
+      if (s.lastSeen < cutoff && !(s.stream && !s.stream.done)) out.push(s);
+    }
+    return out;
+  }
+
+  all(): IterableIterator<DownSession> {
+    return this.map.values();
+  }
+}

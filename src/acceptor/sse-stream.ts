@@ -1,0 +1,148 @@
+/**
+ * One downstream SSE response: a POST reply streamed event by event, a Streamable HTTP GET
+ * stream, or a legacy HTTP+SSE stream. It owns the uWS write path for that response:
+ *  - every write outside the request handler is corked;
+ *  - flow control is by credit (threads/messages.ts): each event's size is owed to the producer
+ *    that sent it (a reply's rid, or -1 for the session's server messages) and paid back only
+ *    while uWS accepts writes, in batches; when `write()` returns false nothing is paid until
+ *    `onWritable`, so the producer runs out of credit and pauses its upstream;
+ *  - a reader that has not drained for `slowReaderMs`, or that somehow let more than
+ *    `maxBuffered` bytes pile up, is disconnected (logged by the owner via `closed('slow')`).
+ */
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { CREDIT_BATCH } from '../threads/messages.js';
+import { SSE_KEEPALIVE, sseEvent } from './sse-format.js';
+
+export interface SseStreamHooks {
+  /** Pay `bytes` of credit back to producer `rid` (-1: the session's server-message stream). */
+  credit(rid: number, bytes: number): void;
+  /** The stream ended: by us, by the client, or because the reader was too slow. */
+  closed(reason: 'end' | 'aborted' | 'slow'): void;
+}
+
+export interface SseLimits {
+  maxBuffered: number;
+  slowReaderMs: number;
+}
+
+export class SseStream {
+  private readonly res: HttpResponse;
+  private readonly hooks: SseStreamHooks;
+  private readonly limits: SseLimits;
+  private keepalive: NodeJS.Timeout | undefined;
+  private slowTimer: NodeJS.Timeout | undefined;
+  private holding = false;
+  private heldBytes = 0;
+  /** Credit owed per producer rid; nearly always one entry. */
+  private readonly owed = new Map<number, number>();
+  private owedTotal = 0;
+  done = false;
+  bytes = 0;
+
+  constructor(res: HttpResponse, hooks: SseStreamHooks, limits: SseLimits) {
+    this.res = res;
+    this.hooks = hooks;
+    this.limits = limits;
+  }
+
+  /** Write status and headers (and a first comment so they flush). Call corked or in the handler. */
+  open(extraHeaders: Record<string, string> | undefined, keepaliveMs: number): void {
+    const res = this.res;
+    res.writeStatus('200 OK');
+    res.writeHeader('content-type', 'text/event-stream');
+    res.writeHeader('cache-control', 'no-cache, no-transform');
+    // Reverse proxies (nginx) would otherwise buffer the stream and hold events back.
+    res.writeHeader('x-accel-buffering', 'no');
+    if (extraHeaders) for (const k in extraHeaders) res.writeHeader(k, extraHeaders[k]!);
+    res.write(SSE_KEEPALIVE);
+    if (keepaliveMs > 0) {
+      this.keepalive = setInterval(() => {
+        // A held stream already has bytes queued; a comment would only add to them.
+        if (!this.holding) this.writeRaw(SSE_KEEPALIVE, null, 0);
+      }, keepaliveMs);
+      this.keepalive.unref();
+    }
+  }
+
+  /**
+   * One JSON-RPC message as a `message` event. `rid` is the producer owed credit for it, or null
+   * when none is (a message the acceptor already acknowledged when it queued it).
+   */
+  event(json: string, rid: number | null): boolean {
+    return this.writeRaw(sseEvent(json), rid, json.length);
+  }
+
+  writeRaw(chunk: string, rid: number | null, creditBytes: number): boolean {
+    if (this.done) return false;
+    const res = this.res;
+    let ok = true;
+    res.cork(() => {
+      ok = res.write(chunk);
+    });
+    this.bytes += chunk.length;
+    if (rid !== null) {
+      this.owed.set(rid, (this.owed.get(rid) ?? 0) + creditBytes);
+      this.owedTotal += creditBytes;
+    }
+    if (ok && !this.holding) {
+      if (this.owedTotal >= CREDIT_BATCH) this.payCredit();
+      return true;
+    }
+    if (this.holding) {
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > this.limits.maxBuffered) {
+        this.cut();
+        return false;
+      }
+      return true;
+    }
+    this.holding = true;
+    this.heldBytes = chunk.length;
+    this.slowTimer = setTimeout(() => this.cut(), this.limits.slowReaderMs);
+    this.slowTimer.unref();
+    res.onWritable(() => {
+      if (this.done) return true;
+      this.holding = false;
+      this.heldBytes = 0;
+      clearTimeout(this.slowTimer);
+      this.payCredit();
+      return true;
+    });
+    return true;
+  }
+
+  /** End the response normally. */
+  end(lastChunk?: string): void {
+    if (this.done) return;
+    const res = this.res;
+    this.finish('end');
+    res.cork(() => {
+      res.end(lastChunk);
+    });
+  }
+
+  /** The client went away (onAborted): only bookkeeping, `res` is dead. */
+  aborted(): void {
+    this.finish('aborted');
+  }
+
+  private cut(): void {
+    if (this.done) return;
+    this.finish('slow');
+    this.res.close();
+  }
+
+  private payCredit(): void {
+    for (const [rid, bytes] of this.owed) this.hooks.credit(rid, bytes);
+    this.owed.clear();
+    this.owedTotal = 0;
+  }
+
+  private finish(reason: 'end' | 'aborted' | 'slow'): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.keepalive) clearInterval(this.keepalive);
+    clearTimeout(this.slowTimer);
+    this.hooks.closed(reason);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Streamable HTTP downstream (MCP 2025-03-26 .. 2025-11-25): POST, GET and DELETE on /NAME/mcp.
+ * Each handler copies the headers it needs synchronously (uWS `req` dies at the first await),
+ * attaches onAborted before anything else, validates, and hands the frame to the session's worker.
+ */
+import type { HttpRequest, HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { ErrorCode } from '../errors.js';
+import { FrameKind } from '../threads/messages.js';
+import { MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import type { Core } from './core.js';
+import { readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
+import { PostReply } from './replies.js';
+import { SseStream } from './sse-stream.js';
+
+/** Revisions whose Streamable HTTP rules this acceptor implements. */
+export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
+
+const ALLOW_GET_LESS = { allow: 'POST, DELETE' };
+
+function acceptsBoth(accept: string): boolean {
+  if (accept.includes('*/*')) return true;
+  return accept.includes('application/json') && accept.includes('text/event-stream');
+}
+
+function acceptsSse(accept: string): boolean {
+  return accept.includes('text/event-stream') || accept.includes('*/*');
+}
+
+function isJsonContentType(ct: string): boolean {
+  return /^application\/json\s*(;|$)/i.test(ct);
+}
+
+interface PostState {
+  aborted: boolean;
+  reply: PostReply | null;
+}
+
+export function handlePost(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
+  const accept = req.getHeader('accept');
+  const contentType = req.getHeader('content-type');
+  const sidHeader = req.getHeader('mcp-session-id');
+  const version = req.getHeader('mcp-protocol-version');
+  const started = Date.now();
+  const st: PostState = { aborted: false, reply: null };
+  res.onAborted(() => {
+    st.aborted = true;
+    st.reply?.onAborted();
+  });
+  const reject = (code: ErrorCode, message: string, method?: string): void => {
+    const status = writeError(res, code, message);
+    core.logExchange(dest, sidHeader, method, status, started, code);
+  };
+  if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
+  if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
+  if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
+
+  readBody(res, core.config.limits.maxBodyBytes, (body) => {
+    if (st.aborted) return;
+    const late = (code: ErrorCode, message: string, method?: string): void => {
+      const status = writeErrorCorked(res, st, code, message);
+      core.logExchange(dest, sidHeader, method, status, started, code);
+    };
+    if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
+    const env = parseEnvelope(body);
+    if (env.kind === MsgKind.Invalid) {
+      return env.problem === 'parse error'
+        ? late(ErrorCode.ParseError, 'Parse error: body is not valid JSON')
+        : late(ErrorCode.InvalidRequest, `Invalid Request: ${env.problem ?? 'not a JSON-RPC 2.0 message'}`);
+    }
+    if (env.kind === MsgKind.Batch) return late(ErrorCode.BatchRejected, 'JSON-RPC batches are not supported since protocol revision 2025-06-18');
+
+    if (isInitialize(env)) {
+      if (sidHeader && !core.store.get(sidHeader, dest)) {
+        core.log.warn({ dest, staleSession: sidHeader }, 'initialize with an unknown session id: starting a new session');
+      }
+      const worker = core.supervisor.pick();
+      if (worker < 0 || !core.hasRoom(worker)) return late(ErrorCode.Overloaded, 'proxy is at capacity, retry shortly', env.method);
+      const s = core.store.create(dest, worker, false);
+      if (!s) return late(ErrorCode.SessionTableFull, 'session table is full, retry later', env.method);
+      const reply = new PostReply(core, core.rid(), worker, s, env.method, res, env.id, true);
+      st.reply = reply;
+      core.forward(reply, FrameKind.Request, true, body);
+      return;
+    }
+    if (!sidHeader) return late(ErrorCode.MissingSession, 'Mcp-Session-Id header is required (initialize first)', env.method);
+    const s = core.store.get(sidHeader, dest);
+    if (!s) return late(ErrorCode.UnknownSession, 'session not found: initialize a new session', env.method);
+    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env.method);
+    const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
+    st.reply = reply;
+    core.forward(reply, env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay, false, body);
+  });
+}
+
+export function handleGet(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
+  const accept = req.getHeader('accept');
+  const sid = req.getHeader('mcp-session-id');
+  const started = Date.now();
+  let stream: SseStream | null = null;
+  res.onAborted(() => stream?.aborted());
+  const reject = (code: ErrorCode, message: string, headers?: Record<string, string>): void => {
+    const status = writeError(res, code, message, null, headers);
+    core.logExchange(dest, sid, 'GET', status, started, code);
+  };
+  if (!sid) return reject(ErrorCode.MethodNotAllowed, 'GET needs an Mcp-Session-Id; sessions start with POST initialize', ALLOW_GET_LESS);
+  if (!acceptsSse(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must include text/event-stream');
+  const s = core.store.get(sid, dest);
+  if (!s) return reject(ErrorCode.UnknownSession, 'session not found: initialize a new session');
+  if (s.stream && !s.stream.done) return reject(ErrorCode.StreamConflict, 'this session already has an open GET stream');
+  const opened = new SseStream(res, {
+    credit: (rid, bytes) => core.credit(s.worker, rid, s.sid, s.dest, bytes),
+    closed: (reason) => {
+      if (s.stream === opened) s.stream = null;
+      if (reason === 'slow') core.log.warn({ sid, dest }, 'GET stream reader too slow: disconnected');
+      core.logExchange(dest, sid, 'GET', reason === 'slow' ? 503 : 200, started, reason);
+    },
+  }, core.sseLimits);
+  stream = opened;
+  opened.open(undefined, core.config.sseKeepaliveMs);
+  s.lastSeen = Date.now();
+  core.store.attach(s, opened);
+  core.openServerStream(s);
+}
+
+export function handleDelete(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
+  const sid = req.getHeader('mcp-session-id');
+  const started = Date.now();
+  const st = { aborted: false };
+  res.onAborted(() => {
+    st.aborted = true;
+  });
+  if (!sid) {
+    const status = writeError(res, ErrorCode.MissingSession, 'Mcp-Session-Id header is required');
+    return core.logExchange(dest, sid, 'DELETE', status, started, ErrorCode.MissingSession);
+  }
+  const s = core.store.get(sid, dest);
+  if (!s) {
+    const status = writeError(res, ErrorCode.UnknownSession, 'session not found');
+    return core.logExchange(dest, sid, 'DELETE', status, started, ErrorCode.UnknownSession);
+  }
+  void core.endSession(s, 'delete').then(() => {
+    if (st.aborted) return;
+    res.cork(() => writeResponse(res, 200, null, ''));
+    core.logExchange(dest, sid, 'DELETE', 200, started, 'delete');
+  });
+}

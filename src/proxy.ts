@@ -1,0 +1,84 @@
+/**
+ * startProxy: wires config, the shared session table, the worker supervisor and the uWS acceptor,
+ * and returns a handle whose close() drains in order: stop accepting, end streams and sessions,
+ * close upstream sessions (bounded), stop workers, reap children.
+ */
+import os from 'node:os';
+import type { ProxyConfig } from './config/types.js';
+import { buildApp, listen } from './acceptor/app.js';
+import { Core } from './acceptor/core.js';
+import { type Binding, loadBinding } from './acceptor/uws-loader.js';
+import { type Logger, createLogger } from './observability/log.js';
+import { Metrics } from './observability/metrics.js';
+import { SessionTable } from './threads/session-table.js';
+import { Supervisor } from './threads/supervisor.js';
+
+export interface ProxyHandle {
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly core: Core;
+  readonly supervisor: Supervisor;
+  readonly binding: Binding;
+  close(): Promise<void>;
+}
+
+const MAX_WORKERS = 256;
+
+export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {}): Promise<ProxyHandle> {
+  const log = opts.log ?? createLogger(config.logLevel, { thread: 'main' });
+  const binding = loadBinding();
+  const table = SessionTable.create(config.maxSessions, Math.min(MAX_WORKERS, config.workers));
+  // Gauges read live state at scrape time; `core` exists by the time anything scrapes.
+  const metrics: Metrics = new Metrics({
+    sessions: (): number => core.store.size,
+    workersUp: (): number => core.supervisor.upCount(),
+    children: (): number => core.supervisor.childCount(),
+  });
+  const core: Core = new Core(config, table, metrics, log);
+  const supervisor = new Supervisor(config, table, core, log);
+  core.supervisor = supervisor;
+  await supervisor.start();
+
+  const health = () => ({
+    binding: `${binding.name}@${binding.version}`,
+    native: binding.native,
+    workers: config.workers,
+    sessions: core.store.size,
+    destinations: Object.keys(config.destinations),
+    uptimeSeconds: Math.round(process.uptime()),
+  });
+  const app = buildApp(core, binding, health);
+  let listening;
+  try {
+    listening = await listen(app, binding, config.listen.host, config.listen.port);
+  } catch (err) {
+    await supervisor.stop();
+    throw err;
+  }
+  const hostForUrl = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  const url = `http://${hostForUrl}:${listening.port}`;
+  log.info({ url, host: config.listen.host, port: listening.port, workers: config.workers, binding: `${binding.name}@${binding.version}`, native: binding.native, cores: os.availableParallelism() }, 'listening');
+
+  const reaper = setInterval(() => {
+    const cutoff = Date.now() - config.sessionIdleMs;
+    for (const s of core.store.idleSince(cutoff)) void core.endSession(s, 'idle');
+  }, Math.min(60_000, Math.max(1000, Math.floor(config.sessionIdleMs / 4))));
+  reaper.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      core.shuttingDown = true;
+      clearInterval(reaper);
+      binding.uws.us_listen_socket_close(listening.token);
+      for (const s of [...core.store.all()]) core.store.remove(s.sid, 'shutdown');
+      await core.endAll(8000);
+      await supervisor.stop();
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port: listening.port, host: config.listen.host, core, supervisor, binding, close };
+}

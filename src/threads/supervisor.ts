@@ -1,0 +1,183 @@
+/**
+ * Starts and watches the N session workers. A worker that dies is logged once with its cause,
+ * its entries in the session table are invalidated in one step (generation bump, so its sessions
+ * answer 404 and clients re-initialize), the stdio children it owned are killed by process group,
+ * and a fresh worker takes its index after a short backoff. The process keeps serving throughout.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { ProxyConfig } from '../config/types.js';
+import { type ToMainMsg, ToMain, type ToWorkerMsg, type WorkerInit } from './messages.js';
+import type { SessionTable } from './session-table.js';
+
+const WORKER_URL = new URL('../../workers/session-worker.js', import.meta.url);
+const RESTART_BACKOFF_MS = [100, 500, 2000, 5000];
+
+export interface SupervisorHooks {
+  message(worker: number, msg: ToMainMsg): void;
+  /** Called once per death, after the table was invalidated. */
+  workerLost(worker: number, cause: string): void;
+}
+
+interface Slot {
+  worker: Worker | null;
+  ready: boolean;
+  /** Pids of stdio children this worker started (each is its own process group). */
+  children: Set<number>;
+  deaths: number;
+  /** Requests in flight, for the per-worker bound. */
+  inflight: number;
+}
+
+export class Supervisor {
+  readonly count: number;
+  private readonly slots: Slot[];
+  private config: ProxyConfig;
+  private readonly table: SessionTable;
+  private readonly hooks: SupervisorHooks;
+  private readonly log: Logger;
+  private stopping = false;
+
+  constructor(config: ProxyConfig, table: SessionTable, hooks: SupervisorHooks, log: Logger) {
+    this.count = config.workers;
+    this.config = config;
+    this.table = table;
+    this.hooks = hooks;
+    this.log = log;
+    this.slots = Array.from({ length: this.count }, () => ({ worker: null, ready: false, children: new Set<number>(), deaths: 0, inflight: 0 }));
+  }
+
+  /** Resolves when every worker reported Ready. */
+  async start(): Promise<void> {
+    await Promise.all(this.slots.map((_, i) => this.spawn(i)));
+  }
+
+  setConfig(config: ProxyConfig): void {
+    this.config = config;
+  }
+
+  post(worker: number, msg: ToWorkerMsg): boolean {
+    const w = this.slots[worker]?.worker;
+    if (!w) return false;
+    w.postMessage(msg);
+    return true;
+  }
+
+  isUp(worker: number): boolean {
+    const s = this.slots[worker];
+    return !!s && s.ready && s.worker !== null;
+  }
+
+  upCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) if (this.isUp(i)) n++;
+    return n;
+  }
+
+  inflight(worker: number): number {
+    return this.slots[worker]?.inflight ?? 0;
+  }
+
+  addInflight(worker: number, delta: number): void {
+    const s = this.slots[worker];
+    if (s) s.inflight = Math.max(0, s.inflight + delta);
+  }
+
+  /** The live worker with the fewest sessions, or -1 if none is up. */
+  pick(): number {
+    let best = -1;
+    let bestLoad = Infinity;
+    for (let i = 0; i < this.count; i++) {
+      if (!this.isUp(i)) continue;
+      const load = this.table.liveCount(i);
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  childCount(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.children.size;
+    return n;
+  }
+
+  /** For tests and operators: end a worker as a crash would. */
+  async kill(worker: number): Promise<void> {
+    await this.slots[worker]?.worker?.terminate();
+  }
+
+  /** Stop every worker; the caller has already asked them to close their sessions. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.slots.map(async (s) => {
+      const w = s.worker;
+      s.worker = null;
+      if (w) await w.terminate();
+      this.killChildren(s);
+    }));
+  }
+
+  /** Last resort on process exit: no child outlives the proxy. */
+  killAllChildrenSync(): void {
+    for (const s of this.slots) this.killChildren(s);
+  }
+
+  private spawn(index: number): Promise<void> {
+    const slot = this.slots[index]!;
+    const init: WorkerInit = { index, config: this.config, table: this.table.buffer };
+    const worker = new Worker(WORKER_URL, { workerData: init, name: `mithril-worker-${index}` });
+    slot.worker = worker;
+    slot.ready = false;
+    let cause = 'exited';
+    return new Promise<void>((resolve) => {
+      worker.on('message', (msg: ToMainMsg) => {
+        switch (msg.t) {
+          case ToMain.Ready:
+            slot.ready = true;
+            resolve();
+            return;
+          case ToMain.ChildUp:
+            slot.children.add(msg.pid);
+            break;
+          case ToMain.ChildDown:
+            slot.children.delete(msg.pid);
+            break;
+        }
+        this.hooks.message(index, msg);
+      });
+      worker.on('error', (err) => {
+        cause = err.stack ?? err.message;
+      });
+      worker.on('exit', (code) => {
+        if (slot.worker !== worker) return;
+        slot.worker = null;
+        slot.ready = false;
+        slot.inflight = 0;
+        resolve();
+        if (this.stopping) return;
+        const stale = this.table.bumpWorkerGeneration(index);
+        this.killChildren(slot);
+        this.log.error({ worker: index, exitCode: code, sessionsLost: stale, cause }, 'worker thread died; its sessions are gone, restarting it');
+        this.hooks.workerLost(index, cause);
+        const delay = RESTART_BACKOFF_MS[Math.min(slot.deaths++, RESTART_BACKOFF_MS.length - 1)]!;
+        setTimeout(() => {
+          if (!this.stopping) void this.spawn(index);
+        }, delay).unref();
+      });
+    });
+  }
+
+  private killChildren(slot: Slot): void {
+    for (const pid of slot.children) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    slot.children.clear();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The worker's ReplySink: turns a transport's reply calls into thread messages for the acceptor.
+ * Flow control is by credit (messages.ts CREDIT_WINDOW): each event adds its size to `unacked`;
+ * past the window `event()` returns false so the transport pauses its source, and Credit from the
+ * acceptor (sent only once the client socket took the bytes) brings it back under half a window.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { ProxyError } from '../errors.js';
+import type { ReplySink } from '../upstream/types.js';
+import { CREDIT_WINDOW, ToMain, type ToMainMsg } from './messages.js';
+
+const RESUME_BELOW = CREDIT_WINDOW / 2;
+
+export class ThreadSink implements ReplySink {
+  readonly rid: number;
+  closed = false;
+  private unacked = 0;
+  private paused = false;
+  private readonly port: MessagePort;
+  private readonly done: (rid: number) => void;
+  private resume: (() => void) | undefined;
+  private closeFn: (() => void) | undefined;
+
+  constructor(rid: number, port: MessagePort, done: (rid: number) => void) {
+    this.rid = rid;
+    this.port = port;
+    this.done = done;
+  }
+
+  private post(msg: ToMainMsg): void {
+    this.port.postMessage(msg);
+  }
+
+  private finish(msg: ToMainMsg): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.post(msg);
+    this.done(this.rid);
+  }
+
+  json(body: string): void {
+    this.finish({ t: ToMain.Json, rid: this.rid, body });
+  }
+
+  startStream(): void {
+    if (!this.closed) this.post({ t: ToMain.StreamStart, rid: this.rid });
+  }
+
+  event(json: string): boolean {
+    if (this.closed) return false;
+    this.post({ t: ToMain.Event, rid: this.rid, data: json });
+    this.unacked += json.length;
+    if (this.unacked < CREDIT_WINDOW) return true;
+    this.paused = true;
+    return false;
+  }
+
+  /** Registered once per reply; called every time credit lifts a pause. */
+  onResume(fn: () => void): void {
+    this.resume = fn;
+  }
+
+  onClose(fn: () => void): void {
+    this.closeFn = fn;
+  }
+
+  end(): void {
+    this.finish({ t: ToMain.StreamEnd, rid: this.rid });
+  }
+
+  accepted(): void {
+    this.finish({ t: ToMain.Accepted, rid: this.rid });
+  }
+
+  /** Also stops the producer: a failure decided here (a deadline) must abort the upstream work. */
+  fail(err: ProxyError): void {
+    this.finish({ t: ToMain.Fail, rid: this.rid, code: err.code, message: err.message });
+    this.runClose();
+  }
+
+  credit(bytes: number): void {
+    this.unacked = Math.max(0, this.unacked - bytes);
+    if (this.paused && this.unacked < RESUME_BELOW) {
+      this.paused = false;
+      this.runResume();
+    }
+  }
+
+  /** The client went away: producers see `closed` and stop; nothing more is posted. */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.paused = false;
+    this.done(this.rid);
+    this.runResume();
+    this.runClose();
+  }
+
+  private runResume(): void {
+    this.resume?.();
+  }
+
+  private runClose(): void {
+    const fn = this.closeFn;
+    this.closeFn = undefined;
+    fn?.();
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Picks the transport class for a destination. The only place that knows all three, so adding a
+ * transport touches this file and the config schema, nothing in the session layer.
+ */
+import type { Logger } from 'pino';
+import type { Destination } from '../config/types.js';
+import { SseClient } from './sse-client.js';
+import { StdioChild } from './stdio-child.js';
+import { StreamableHttpClient } from './streamable-http-client.js';
+import type { ChannelHandlers, ExchangeClient, ExchangeHandlers, MessageChannel } from './types.js';
+
+export type Transport =
+  | { kind: 'channel'; channel: MessageChannel }
+  | { kind: 'exchange'; exchange: ExchangeClient };
+
+export function createTransport(dest: Destination, handlers: ChannelHandlers & ExchangeHandlers, log: Logger): Transport {
+  switch (dest.transport) {
+    case 'stdio':
+      return { kind: 'channel', channel: new StdioChild(dest, handlers, log) };
+    case 'sse':
+      return { kind: 'channel', channel: new SseClient(dest, handlers, log) };
+    case 'streamable_http':
+      return { kind: 'exchange', exchange: new StreamableHttpClient(dest, handlers, log) };
+  }
+}

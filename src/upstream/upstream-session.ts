@@ -1,0 +1,263 @@
+/**
+ * One upstream session: the upstream half of exactly one (downstream session, destination) pair.
+ * It is never shared; the registry creates it on the downstream `initialize` and it lives until
+ * the downstream session ends, the destination changes, or the upstream gives up.
+ *
+ * Channel transports (stdio, legacy SSE) carry every message on one stream, so replies are matched
+ * to requests here by JSON-RPC id. Exchange transports (Streamable HTTP) bring their own reply per
+ * request. Either way server-initiated traffic goes to `out.push` and so only to this session.
+ */
+import type { Logger } from 'pino';
+import type { Destination } from '../config/types.js';
+import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
+import { CREDIT_WINDOW } from '../threads/messages.js';
+import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
+import type { ChannelHandlers, ExchangeClient, ExchangeHandlers, MessageChannel, ReplySink } from './types.js';
+import { createTransport } from './transport-factory.js';
+
+export interface SessionOutput {
+  /** A server-initiated message for the downstream session. */
+  push(sid: string, json: string): void;
+  /** The upstream session ended on its own; the downstream session must end too. */
+  gone(sid: string, err: ProxyError): void;
+  childUp(pid: number): void;
+  childDown(pid: number): void;
+}
+
+interface Pending {
+  sink: ReplySink;
+  deadline: number;
+}
+
+let probeSeq = 0;
+
+export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
+  readonly sid: string;
+  readonly dest: Destination;
+  private readonly out: SessionOutput;
+  private readonly log: Logger;
+  private channel: MessageChannel | undefined;
+  private exchange: ExchangeClient | undefined;
+  /** Channel mode: requests waiting for their response, by id key. */
+  private readonly pending = new Map<string, Pending>();
+  private opened: Promise<void> | undefined;
+  private serverStreamOpened = false;
+  private lastActivity = Date.now();
+  private probing: Promise<boolean> | undefined;
+  private childPid: number | undefined;
+  private pushUnacked = 0;
+  private pushPaused = false;
+  closed = false;
+
+  constructor(sid: string, dest: Destination, out: SessionOutput, log: Logger) {
+    this.sid = sid;
+    this.dest = dest;
+    this.out = out;
+    this.log = log;
+  }
+
+  /** Connects once; concurrent callers share the same attempt. */
+  open(): Promise<void> {
+    if (this.opened) return this.opened;
+    const t = createTransport(this.dest, this, this.log);
+    if (t.kind === 'channel') {
+      this.channel = t.channel;
+      this.opened = t.channel.start();
+    } else {
+      this.exchange = t.exchange;
+      this.opened = Promise.resolve();
+    }
+    return this.opened;
+  }
+
+  /** Forward a request; its reply goes to `sink`. `init` marks the client's initialize. */
+  request(frame: string, init: boolean, sink: ReplySink): void {
+    this.lastActivity = Date.now();
+    if (this.closed) return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'session has ended'));
+    const env = parseEnvelope(frame);
+    const key = idKey(env.id);
+    const prev = this.pending.get(key);
+    if (prev && !prev.sink.closed) {
+      return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'a request with this id is already in flight'));
+    }
+    // Both modes are tracked for the request deadline; only channel mode matches replies here.
+    this.pending.set(key, { sink, deadline: Date.now() + this.dest.timeouts.requestMs });
+    if (this.exchange) return this.exchange.request(frame, sink);
+    const channel = this.channel;
+    if (!channel) return sink.fail(new ProxyError(ErrorCode.Internal, 'session not opened'));
+    if (init) channel.setReplayOnRestart?.(frame);
+    channel.send(frame).catch((err: unknown) => {
+      const p = this.pending.get(key);
+      if (p && p.sink === sink) {
+        this.pending.delete(key);
+        sink.fail(asProxyError(err, ErrorCode.UpstreamClosed));
+      }
+    });
+  }
+
+  /** Forward a notification or a response to a server request. */
+  oneWay(frame: string, sink: ReplySink): void {
+    this.lastActivity = Date.now();
+    if (this.closed) return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'session has ended'));
+    const p = this.exchange ? this.exchange.post(frame) : this.channel ? this.channel.send(frame) : undefined;
+    if (!p) return sink.fail(new ProxyError(ErrorCode.Internal, 'session not opened'));
+    p.then(() => sink.accepted(), (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamClosed)));
+  }
+
+  /**
+   * After a long silence the upstream may have dropped us (a restarted server, a NAT timeout):
+   * probe with `ping` before trusting it with a client request. False means the session is gone.
+   */
+  healthy(now: number, probeAfterMs: number): Promise<boolean> | true {
+    if (this.closed) return Promise.resolve(false);
+    if (now - this.lastActivity < probeAfterMs) return true;
+    if (this.probing) return this.probing;
+    const frame = `{"jsonrpc":"2.0","id":"mithril-probe-${++probeSeq}","method":"ping"}`;
+    this.probing = new Promise<boolean>((resolve) => {
+      const sink = new ProbeSink(resolve);
+      const timer = setTimeout(() => sink.fail(new ProxyError(ErrorCode.UpstreamTimeout, 'probe timed out')), this.dest.timeouts.connectMs);
+      timer.unref();
+      sink.onDone = () => clearTimeout(timer);
+      this.request(frame, false, sink);
+    }).then((ok) => {
+      this.probing = undefined;
+      if (ok) this.lastActivity = Date.now();
+      return ok;
+    });
+    return this.probing;
+  }
+
+  /** The downstream opened its server-message stream: open the upstream's, once. */
+  openServerStream(): void {
+    if (this.serverStreamOpened || !this.exchange) return;
+    this.serverStreamOpened = true;
+    this.exchange.openServerStream().catch((err: unknown) => {
+      this.log.warn({ err: asProxyError(err).message }, 'upstream server stream failed to open');
+    });
+  }
+
+  /** The acceptor delivered `bytes` of server messages: resume the source once under half a window. */
+  serverCredit(bytes: number): void {
+    this.pushUnacked = Math.max(0, this.pushUnacked - bytes);
+    if (this.pushPaused && this.pushUnacked < CREDIT_WINDOW / 2) {
+      this.pushPaused = false;
+      if (this.channel) this.channel.resume();
+      else this.exchange?.resumeServerStream();
+    }
+  }
+
+  /** Server messages share the credit rule of replies (messages.ts): past the window, pause the source. */
+  private pushOut(json: string): void {
+    this.out.push(this.sid, json);
+    this.pushUnacked += json.length;
+    if (this.pushUnacked >= CREDIT_WINDOW && !this.pushPaused) {
+      this.pushPaused = true;
+      if (this.channel) this.channel.pause();
+      else this.exchange?.pauseServerStream();
+    }
+  }
+
+  /** Fail requests whose deadline passed; called by the registry's sweep, not a timer per request. */
+  sweep(now: number): void {
+    for (const [key, p] of this.pending) {
+      if (p.sink.closed) this.pending.delete(key);
+      else if (now >= p.deadline) {
+        this.pending.delete(key);
+        p.sink.fail(new ProxyError(ErrorCode.UpstreamTimeout, `no reply from upstream within ${this.dest.timeouts.requestMs} ms`));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failPending(new ProxyError(ErrorCode.UnknownSession, 'session ended'));
+    try {
+      if (this.channel) await this.channel.close();
+      else if (this.exchange) await this.exchange.close();
+    } catch (err) {
+      this.log.warn({ err: asProxyError(err).message }, 'error while closing upstream session');
+    }
+    this.forgetChild();
+  }
+
+  // ChannelHandlers / ExchangeHandlers -------------------------------------------------------
+
+  onMessage(json: string): void {
+    this.lastActivity = Date.now();
+    const env = parseEnvelope(json);
+    if (env.kind === MsgKind.Response) {
+      const key = idKey(env.id);
+      const p = this.pending.get(key);
+      if (p) {
+        this.pending.delete(key);
+        p.sink.json(json);
+        return;
+      }
+    }
+    this.pushOut(json);
+  }
+
+  onServerMessage(json: string): void {
+    this.lastActivity = Date.now();
+    this.pushOut(json);
+  }
+
+  onInterrupted(err: ProxyError, willRecover: boolean): void {
+    this.log.warn({ code: err.code, willRecover }, `upstream interrupted: ${err.message}`);
+    this.failPending(err);
+    this.forgetChild();
+  }
+
+  onClosed(err: ProxyError | null): void {
+    this.forgetChild();
+    if (this.closed) return;
+    this.closed = true;
+    const e = err ?? new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed');
+    this.failPending(e);
+    this.out.gone(this.sid, e);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private failPending(err: ProxyError): void {
+    for (const p of this.pending.values()) p.sink.fail(err);
+    this.pending.clear();
+  }
+
+  onSpawn(pid: number): void {
+    this.forgetChild();
+    this.childPid = pid;
+    this.out.childUp(pid);
+  }
+
+  private forgetChild(): void {
+    if (this.childPid !== undefined) {
+      this.out.childDown(this.childPid);
+      this.childPid = undefined;
+    }
+  }
+}
+
+/** A ReplySink for the proxy's own probes: resolves true on any reply, false on failure. */
+class ProbeSink implements ReplySink {
+  closed = false;
+  onDone: () => void = () => {};
+  private readonly resolve: (ok: boolean) => void;
+  constructor(resolve: (ok: boolean) => void) {
+    this.resolve = resolve;
+  }
+  private finish(ok: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onDone();
+    this.resolve(ok);
+  }
+  json(): void { this.finish(true); }
+  startStream(): void {}
+  event(): boolean { this.finish(true); return false; }
+  onResume(): void {}
+  end(): void { this.finish(true); }
+  accepted(): void { this.finish(true); }
+  fail(_err?: ProxyError): void { this.finish(false); }
+}

@@ -1,0 +1,84 @@
+/**
+ * Start a real proxy in-process on 127.0.0.1:0 from YAML text, the same path operators use.
+ */
+import { readFileSync } from 'node:fs';
+import { parseConfigText } from '../../src/config/load.js';
+import type { ProxyConfig } from '../../src/config/types.js';
+import { type ProxyHandle, startProxy } from '../../src/proxy.js';
+import { createLogger } from '../../src/observability/log.js';
+
+export function configFromYaml(yaml: string): ProxyConfig {
+  const r = parseConfigText(yaml, { source: null, baseDir: process.cwd() });
+  if (!r.ok) throw new Error(`test config invalid:\n${r.problems.join('\n')}`);
+  return r.config;
+}
+
+export async function startTestProxy(destinationsYaml: string, extraYaml = ''): Promise<ProxyHandle> {
+  const level = process.env.MITHRIL_TEST_LOG ?? 'silent';
+  const yaml = `listen: { host: 127.0.0.1, port: 0 }\nworkers: 2\nlog_level: ${level}\n${extraYaml}\ndestinations:\n${destinationsYaml}`;
+  const config = configFromYaml(yaml);
+  return startProxy(config, { log: createLogger(config.logLevel, { thread: 'main', test: true }) });
+}
+
+/** One stdio destination running the example counter server with this node binary. */
+export function stdioCounterYaml(name: string, serverPath: string): string {
+  return `  ${name}:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(serverPath)}, --stdio]\n`;
+}
+
+export function httpYaml(name: string, url: string, transport = 'streamable_http'): string {
+  return `  ${name}:\n    transport: ${transport}\n    url: ${url}\n`;
+}
+
+/** Raw JSON-RPC POST to the proxy, for the status-rule tests that the SDK client would never send. */
+export async function rawPost(url: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body,
+  });
+}
+
+export const INIT_BODY = JSON.stringify({
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } },
+});
+
+/** initialize + notifications/initialized over raw HTTP; returns the proxy's session id. */
+export async function rawSession(url: string): Promise<string> {
+  const r = await rawPost(url, INIT_BODY);
+  if (r.status !== 200) throw new Error(`initialize failed: ${r.status} ${await r.text()}`);
+  await r.text();
+  const sid = r.headers.get('mcp-session-id');
+  if (!sid) throw new Error('no session id');
+  const n = await rawPost(url, '{"jsonrpc":"2.0","method":"notifications/initialized"}', { 'mcp-session-id': sid });
+  await n.text();
+  return sid;
+}
+
+/**
+ * True while `pid` is a running process. A zombie counts as gone: it has exited and holds no
+ * resources but a process-table slot (children of a worker thread that died cannot be reaped by
+ * another thread's event loop; init reaps them when the proxy exits).
+ */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -1,0 +1,108 @@
+/**
+ * Backpressure end to end: a client that stops reading a large SSE reply must pause the upstream
+ * (what the upstream manages to send stays bounded), and once it reads again every event arrives,
+ * in order. Upstream is a raw HTTP server so the test can see exactly how much it was allowed to send.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, test } from 'node:test';
+import type { AddressInfo } from 'node:net';
+import { httpYaml, rawPost, startTestProxy, waitFor } from './helpers/proxy.js';
+import type { ProxyHandle } from '../src/proxy.js';
+
+const EVENTS = 4000;
+const EVENT_TEXT = 'x'.repeat(16 * 1024);
+let server: http.Server;
+let proxy: ProxyHandle;
+let sentBytes = 0;
+let finished = false;
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (req.method !== 'POST') {
+        res.writeHead(req.method === 'DELETE' ? 200 : 405).end();
+        return;
+      }
+      const msg = JSON.parse(body) as { id?: number; method: string };
+      if (msg.method === 'initialize') {
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'up-1' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'big', version: '1' } } }));
+        return;
+      }
+      if (msg.id === undefined) {
+        res.writeHead(202).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let i = 0;
+      const pump = (): void => {
+        while (i < EVENTS) {
+          const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: i, message: EVENT_TEXT } });
+          const chunk = `event: message\ndata: ${note}\n\n`;
+          i++;
+          sentBytes += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { done: true } })}\n\n`);
+        finished = true;
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  proxy = await startTestProxy(httpYaml('big', `http://127.0.0.1:${port}/mcp`));
+});
+after(async () => {
+  await proxy.close();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+test('a client that stops reading pauses the upstream; nothing is lost when it resumes', async () => {
+  const url = `${proxy.url}/big/mcp`;
+  const init = await rawPost(url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
+  const sid = init.headers.get('mcp-session-id')!;
+  await init.text();
+  // node:http, not fetch: fetch drains a body into memory whether or not anyone reads it.
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'big', arguments: {} } });
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid } }, resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(res.statusCode, 200);
+  res.pause();
+  // Read nothing for a while: the upstream must be held back well short of the full reply.
+  await new Promise((r) => setTimeout(r, 1500));
+  const total = EVENTS * (EVENT_TEXT.length + 100);
+  assert.ok(!finished, `upstream must not be able to finish while the client is not reading (sent ${sentBytes})`);
+  assert.ok(sentBytes < total / 2, `upstream sent ${sentBytes} of ~${total} bytes while the client read nothing`);
+
+  // Now read everything: every progress event in order, then the result.
+  res.setEncoding('utf8');
+  let buf = '';
+  let next = 0;
+  let gotResult = false;
+  for await (const chunk of res as AsyncIterable<string>) {
+    buf += chunk;
+    let idx: number;
+    while ((idx = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, idx);
+      buf = buf.slice(idx + 2);
+      const data = ev.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      if (!data) continue;
+      const m = JSON.parse(data) as { method?: string; params?: { progress: number }; id?: number };
+      if (m.method === 'notifications/progress') {
+        assert.equal(m.params!.progress, next, 'events arrive in order, none lost');
+        next++;
+      } else if (m.id === 2) gotResult = true;
+    }
+  }
+  assert.equal(next, EVENTS);
+  assert.ok(gotResult);
+  await waitFor(() => finished, 2000, 'upstream to finish');
+});

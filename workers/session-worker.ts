@@ -1,0 +1,106 @@
+/**
+ * Worker thread entry: owns the upstream sessions (HTTP clients, SSE streams, stdio children) of
+ * the downstream sessions the acceptor pinned to this thread. Wires thread messages to the registry.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Destination, ProxyConfig } from '../src/config/types.js';
+import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
+import { createLogger } from '../src/observability/log.js';
+import { FrameKind, type FrameMsg, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit } from '../src/threads/messages.js';
+import { ThreadSink } from '../src/threads/thread-sink.js';
+import { closeAllPools } from '../src/upstream/http-pool.js';
+import { Registry } from '../src/upstream/registry.js';
+import type { SessionOutput } from '../src/upstream/upstream-session.js';
+
+const port = parentPort;
+if (!port) throw new Error('session-worker must run as a worker thread');
+const init = workerData as WorkerInit;
+let config: ProxyConfig = init.config;
+const log = createLogger(config.logLevel, { worker: init.index });
+
+const post = (msg: ToMainMsg): void => port.postMessage(msg);
+const sinks = new Map<number, ThreadSink>();
+const dropSink = (rid: number): void => {
+  sinks.delete(rid);
+};
+
+const out: SessionOutput = {
+  push: (sid, data) => post({ t: ToMain.Push, sid, data }),
+  gone: (sid, err) => {
+    post({ t: ToMain.SessionGone, sid, code: err.code, message: err.message });
+  },
+  childUp: (pid) => post({ t: ToMain.ChildUp, pid }),
+  childDown: (pid) => post({ t: ToMain.ChildDown, pid }),
+};
+const registry = new Registry(out, log);
+
+function destination(name: string): Destination | undefined {
+  return config.destinations[name];
+}
+
+function onFrame(m: FrameMsg): void {
+  const sink = new ThreadSink(m.rid, port!, dropSink);
+  sinks.set(m.rid, sink);
+  const dest = destination(m.dest);
+  if (!dest) return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `unknown destination ${m.dest}`));
+  if (m.init) {
+    const session = registry.create(m.sid, dest);
+    session.open().then(
+      () => session.request(m.body, true, sink),
+      (err: unknown) => {
+        registry.forget(m.sid, m.dest, session);
+        void session.close();
+        sink.fail(asProxyError(err, ErrorCode.UpstreamConnect));
+      },
+    );
+    return;
+  }
+  const session = registry.get(m.sid, m.dest);
+  if (!session) {
+    return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'no upstream session: initialize first'));
+  }
+  const send = (): void => {
+    if (m.kind === FrameKind.Request) session.request(m.body, false, sink);
+    else session.oneWay(m.body, sink);
+  };
+  const ok = session.healthy(Date.now(), config.healthProbeAfterMs);
+  if (ok === true) return void session.open().then(send, (err: unknown) => sink.fail(asProxyError(err)));
+  ok.then((alive) => {
+    if (alive) return send();
+    const err = new ProxyError(ErrorCode.UnknownSession, 'upstream session was lost while idle: initialize again');
+    registry.forget(m.sid, m.dest, session);
+    void session.close();
+    out.gone(m.sid, err);
+    sink.fail(err);
+  }, (err: unknown) => sink.fail(asProxyError(err)));
+}
+
+port.on('message', (m: ToWorkerMsg) => {
+  switch (m.t) {
+    case ToWorker.Frame:
+      return onFrame(m);
+    case ToWorker.StreamOpen:
+      return registry.get(m.sid, m.dest)?.openServerStream();
+    case ToWorker.Credit:
+      if (m.rid < 0) return registry.get(m.sid, m.dest)?.serverCredit(m.bytes);
+      return sinks.get(m.rid)?.credit(m.bytes);
+    case ToWorker.Abandon:
+      return sinks.get(m.rid)?.abandon();
+    case ToWorker.EndSession:
+      registry.evictSession(m.sid, m.dest).finally(() => post({ t: ToMain.Done, rid: m.rid }));
+      return;
+    case ToWorker.EndAll:
+      registry.closeAll(5000).then(closeAllPools).finally(() => post({ t: ToMain.Done, rid: m.rid }));
+      return;
+    case ToWorker.EvictDestinations:
+      config = m.config;
+      for (const d of m.dests) {
+        registry.evictDestination(d).then((n) => {
+          if (n > 0) log.info({ dest: d, sessions: n }, 'destination changed: upstream sessions closed');
+        }, () => {});
+      }
+      return;
+  }
+});
+
+post({ t: ToMain.Ready, worker: init.index });
