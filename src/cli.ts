@@ -30,7 +30,7 @@ async function resolveConfig(file: string | undefined, overrides: { port?: numbe
   return cfg;
 }
 
-async function serve(config: ProxyConfig): Promise<void> {
+async function serve(config: ProxyConfig, file: string | undefined): Promise<void> {
   const log = createLogger(config.logLevel, { thread: 'main' });
   let proxy: ProxyHandle;
   try {
@@ -51,6 +51,15 @@ async function serve(config: ProxyConfig): Promise<void> {
     force.unref();
     proxy.close().then(() => process.exit(0), () => process.exit(1));
   };
+  // SIGHUP re-reads the file: destinations whose connection settings changed lose their upstream
+  // sessions; a file with problems is refused and the running config stays.
+  process.on('SIGHUP', () => {
+    if (!file) return void log.warn('SIGHUP ignored: serving the built-in demo, there is no file to reload');
+    void loadConfigFile(file).then(async (r) => {
+      if (!r.ok) return void log.error({ problems: r.problems }, 'config reload refused: the file has problems');
+      await proxy.reload(r.config);
+    }, (err: unknown) => log.error({ err: (err as Error).message }, 'config reload failed'));
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('exit', () => proxy.supervisor.killAllChildrenSync());
@@ -81,7 +90,7 @@ async function main(): Promise<void> {
   if (values.host !== undefined) overrides.host = values.host;
   switch (cmd) {
     case 'serve':
-      return serve(await resolveConfig(file, overrides));
+      return serve(await resolveConfig(file, overrides), file);
     case 'check-config': {
       if (!file) fail('check-config needs --config FILE (or MITHRIL_CONFIG)');
       const r = await loadConfigFile(file);

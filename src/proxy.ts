@@ -4,7 +4,9 @@
  * close upstream sessions (bounded), stop workers, reap children.
  */
 import os from 'node:os';
+import { planReload } from './config/reload.js';
 import type { ProxyConfig } from './config/types.js';
+import { ToWorker } from './threads/messages.js';
 import { buildApp, listen } from './acceptor/app.js';
 import { Core } from './acceptor/core.js';
 import { type Binding, loadBinding } from './acceptor/uws-loader.js';
@@ -13,6 +15,14 @@ import { Metrics } from './observability/metrics.js';
 import { SessionTable } from './threads/session-table.js';
 import { Supervisor } from './threads/supervisor.js';
 
+export interface ReloadResult {
+  evicted: string[];
+  added: string[];
+  /** Start-bound settings that changed in the file but need a restart to apply. */
+  needsRestart: string[];
+  sessionsClosed: number;
+}
+
 export interface ProxyHandle {
   readonly url: string;
   readonly port: number;
@@ -20,6 +30,8 @@ export interface ProxyHandle {
   readonly core: Core;
   readonly supervisor: Supervisor;
   readonly binding: Binding;
+  /** Serve `config` from now on; destinations whose connection settings changed lose their sessions. */
+  reload(config: ProxyConfig): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -80,5 +92,22 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
     return closing;
   };
 
-  return { url, port: listening.port, host: config.listen.host, core, supervisor, binding, close };
+  const reload = async (incoming: ProxyConfig): Promise<ReloadResult> => {
+    const plan = planReload(core.config, incoming);
+    const evict = new Set(plan.evict);
+    core.config = plan.next;
+    supervisor.setConfig(plan.next);
+    for (let w = 0; w < supervisor.count; w++) {
+      supervisor.post(w, { t: ToWorker.EvictDestinations, dests: plan.evict, config: plan.next });
+    }
+    // Downstream sessions of an evicted destination end too: their next request answers 404 and
+    // the client re-initializes against the new settings, instead of failing on a dead upstream.
+    const victims = [...core.store.all()].filter((s) => evict.has(s.dest));
+    await Promise.all(victims.map((s) => core.endSession(s, 'config-changed')));
+    if (plan.needsRestart.length > 0) log.warn({ settings: plan.needsRestart }, 'config reload: these settings need a restart and were not applied');
+    log.info({ evicted: plan.evict, added: plan.added, sessionsClosed: victims.length }, 'config reloaded');
+    return { evicted: plan.evict, added: plan.added, needsRestart: plan.needsRestart, sessionsClosed: victims.length };
+  };
+
+  return { url, port: listening.port, host: config.listen.host, core, supervisor, binding, reload, close };
 }

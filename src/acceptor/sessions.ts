@@ -31,7 +31,7 @@ export class DownSession {
   }
 }
 
-export type EndReason = 'delete' | 'stream-closed' | 'idle' | 'upstream-gone' | 'worker-lost' | 'init-failed' | 'shutdown' | 'replaced';
+export type EndReason = 'delete' | 'stream-closed' | 'idle' | 'upstream-gone' | 'worker-lost' | 'init-failed' | 'shutdown' | 'replaced' | 'config-changed';
 
 export class SessionStore {
   private readonly map = new Map<string, DownSession>();

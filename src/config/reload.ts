@@ -1,0 +1,37 @@
+/**
+ * What a config reload may change while serving, and what it must disrupt. Destinations are
+ * compared by `connectKey` (transport, url, resolved headers, command, args, env, cwd): an equal
+ * key keeps its upstream sessions, a changed or removed one loses them. Settings bound at start
+ * (listen address, worker count, session table size) need a restart and are kept as they were.
+ */
+import type { ProxyConfig } from './types.js';
+
+export interface ReloadPlan {
+  /** The config to serve from now on (start-bound fields copied from the running one). */
+  next: ProxyConfig;
+  /** Destinations whose upstream sessions must close: connection settings changed, or removed. */
+  evict: string[];
+  added: string[];
+  /** Start-bound settings that differ and were NOT applied. */
+  needsRestart: string[];
+}
+
+export function planReload(current: ProxyConfig, incoming: ProxyConfig): ReloadPlan {
+  const needsRestart: string[] = [];
+  if (incoming.listen.host !== current.listen.host || incoming.listen.port !== current.listen.port) needsRestart.push('listen');
+  if (incoming.workers !== current.workers) needsRestart.push('workers');
+  if (incoming.maxSessions !== current.maxSessions) needsRestart.push('max_sessions');
+  const next: ProxyConfig = {
+    ...incoming,
+    listen: current.listen,
+    workers: current.workers,
+    maxSessions: current.maxSessions,
+  };
+  const evict: string[] = [];
+  for (const [name, d] of Object.entries(current.destinations)) {
+    const n = incoming.destinations[name];
+    if (!n || n.connectKey !== d.connectKey) evict.push(name);
+  }
+  const added = Object.keys(incoming.destinations).filter((name) => !current.destinations[name]);
+  return { next, evict, added, needsRestart };
+}

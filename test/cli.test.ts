@@ -1,0 +1,88 @@
+/**
+ * The operator-facing commands, run as real processes: check-config's exit codes and problem
+ * lines, serve --config / MITHRIL_CONFIG, and SIGHUP reload (refused for a bad file).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { counterServerPath } from './helpers/counter-upstream.js';
+import { waitFor } from './helpers/proxy.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'mithril-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const good = (name: string): string => `listen: { host: 127.0.0.1, port: 0 }
+workers: 1
+destinations:
+  ${name}:
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(counterServerPath())}, --stdio]
+`;
+
+test('check-config: exit 0 for a valid file', () => {
+  const file = join(dir, 'ok.yml');
+  writeFileSync(file, good('demo'));
+  const r = spawnSync(process.execPath, [CLI, 'check-config', '--config', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('check-config: exit 1 with one line per problem naming the YAML path', () => {
+  const file = join(dir, 'bad.yml');
+  writeFileSync(file, 'listen: { port: 99999 }\nbogus: 1\ndestinations:\n  github:\n    transport: streamable_http\n    url: ftp://x\n');
+  const r = spawnSync(process.execPath, [CLI, 'check-config', '--config', file], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  const lines = r.stdout.trim().split('\n');
+  assert.ok(lines.some((l) => l.startsWith('destinations.github.url: ') && /http\(s\) URL/.test(l)), r.stdout);
+  assert.ok(lines.some((l) => l.startsWith('bogus: ')), r.stdout);
+  assert.ok(lines.some((l) => l.startsWith('listen.port: ')), r.stdout);
+  assert.equal(lines.length, 3);
+});
+
+async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string; out: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  await waitFor(() => /listening on http/.test(err), 15_000, `listening line (stderr: ${err})`);
+  const url = /listening on (http:\/\/\S+)/.exec(err)![1]!;
+  return { child, url, out: () => out };
+}
+
+async function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code;
+}
+
+test('serve --config FILE and MITHRIL_CONFIG serve the file; SIGHUP reloads it', async () => {
+  const file = join(dir, 'serve.yml');
+  writeFileSync(file, good('one'));
+  const viaEnv = await serve([], { MITHRIL_CONFIG: file });
+  assert.equal((await fetch(`${viaEnv.url}/one/mcp`, { method: 'PUT' })).status, 405);
+  assert.equal(await stop(viaEnv.child), 0);
+
+  const s = await serve(['--config', file]);
+  try {
+    // A file with problems is refused; the running config stays.
+    writeFileSync(file, 'destinations: {}\n');
+    s.child.kill('SIGHUP');
+    await waitFor(() => /config reload refused/.test(s.out()), 5000, 'refusal log');
+    assert.equal((await fetch(`${s.url}/one/mcp`, { method: 'PUT' })).status, 405);
+    // A good file is applied: the new destination exists, the old one is gone.
+    writeFileSync(file, good('two'));
+    s.child.kill('SIGHUP');
+    await waitFor(() => /"msg":"config reloaded"/.test(s.out()), 5000, 'reload log');
+    assert.equal((await fetch(`${s.url}/two/mcp`, { method: 'PUT' })).status, 405);
+    assert.equal((await fetch(`${s.url}/one/mcp`, { method: 'PUT' })).status, 404);
+  } finally {
+    assert.equal(await stop(s.child), 0);
+  }
+});
