@@ -67,6 +67,7 @@ describe('valid configs', () => {
     assert.equal(c.sessionIdleMs, 1_800_000);
     assert.equal(c.healthProbeAfterMs, 60_000);
     assert.equal(c.sseKeepaliveMs, 15_000);
+    assert.deepEqual(c.allowedOrigins, []);
     assert.equal(c.logLevel, 'info');
     assert.deepEqual(c.limits, {
       maxBodyBytes: 4 * 1024 * 1024,
@@ -92,6 +93,7 @@ max_sessions: 500
 session_idle_ms: 1000
 health_probe_after_ms: 2000
 sse_keepalive_ms: 3000
+allowed_origins: ['https://inspector.example/', '*']
 log_level: debug
 limits: { max_body_bytes: 10, max_buffered_bytes: 20, slow_reader_ms: 25, max_pending_pushes: 30, max_inflight_per_worker: 40 }
 destinations:
@@ -115,6 +117,7 @@ destinations:
     assert.equal(c.sessionIdleMs, 1000);
     assert.equal(c.healthProbeAfterMs, 2000);
     assert.equal(c.sseKeepaliveMs, 3000);
+    assert.deepEqual(c.allowedOrigins, ['https://inspector.example', '*']);
     assert.equal(c.logLevel, 'debug');
     assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, slowReaderMs: 25, maxPendingPushes: 30, maxInflightPerWorker: 40 });
     const legacy = http(c, 'legacy');
@@ -168,6 +171,13 @@ describe('problems', () => {
     ]);
     assert.deepEqual(problems('destinations: { github: { transport: streamable_http, url: "not a url" } }'), [
       'destinations.github.url: must be an http(s) URL',
+    ]);
+  });
+
+  test('allowed_origins entries must be origins', () => {
+    assert.deepEqual(problems(`${MINIMAL}\nallowed_origins: ['https://ok.example', 'https://x.example/path', 'ftp://h']\n`), [
+      "allowed_origins[1]: must be an origin like 'https://host:port' or '*'",
+      "allowed_origins[2]: must be an origin like 'https://host:port' or '*'",
     ]);
   });
 

@@ -13,7 +13,7 @@ let url: string;
 
 before(async () => {
   upstream = await startCounterHttp();
-  proxy = await startTestProxy(httpYaml('web', upstream.url), 'limits: { max_body_bytes: 65536 }\n');
+  proxy = await startTestProxy(httpYaml('web', upstream.url), 'limits: { max_body_bytes: 65536 }\nallowed_origins: [https://inspector.example]\n');
   url = `${proxy.url}/web/mcp`;
 });
 after(async () => {
@@ -171,6 +171,22 @@ describe('GET and DELETE', () => {
     const b = await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': 'cd'.repeat(16) } });
     assert.equal(b.status, 404);
     await b.text();
+  });
+});
+
+describe('Origin (DNS rebinding protection)', () => {
+  test('a foreign browser Origin is 403; loopback and allowed origins pass; no Origin passes', async () => {
+    const evil = await rawPost(url, INIT_BODY, { origin: 'http://evil.example' });
+    assert.equal(evil.status, 403);
+    assert.equal(((await evil.json()) as { error: { data: { code: string } } }).error.data.code, 'E_FORBIDDEN_ORIGIN');
+    for (const origin of ['http://localhost:6274', 'http://127.0.0.1:3000', 'https://inspector.example']) {
+      const r = await rawPost(url, INIT_BODY, { origin });
+      assert.equal(r.status, 200, origin);
+      await r.text();
+    }
+    const none = await rawPost(url, INIT_BODY);
+    assert.equal(none.status, 200);
+    await none.text();
   });
 });
 

@@ -7,6 +7,7 @@ import { ErrorCode } from '../errors.js';
 import type { Core } from './core.js';
 import { writeError, writeResponse } from './http-util.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
+import { originAllowed } from './origin.js';
 import { handleDelete, handleGet, handlePost } from './streamable-http.js';
 import type { Binding } from './uws-loader.js';
 
@@ -29,6 +30,12 @@ export function buildApp(core: Core, binding: Binding, health: () => Record<stri
     }
     if (!Object.hasOwn(core.config.destinations, name)) {
       writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
+      return;
+    }
+    const origin = req.getHeader('origin');
+    if (origin && !originAllowed(origin, core.config.allowedOrigins)) {
+      const status = writeError(res, ErrorCode.ForbiddenOrigin, `Origin ${origin} is not allowed (allowed_origins)`);
+      core.logExchange(name, undefined, req.getMethod(), status, Date.now(), ErrorCode.ForbiddenOrigin);
       return;
     }
     handler(core, name, res, req);

@@ -8,7 +8,7 @@ import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 202: '202 Accepted', 400: '400 Bad Request', 404: '404 Not Found',
-  405: '405 Method Not Allowed', 406: '406 Not Acceptable', 409: '409 Conflict',
+  403: '403 Forbidden', 405: '405 Method Not Allowed', 406: '406 Not Acceptable', 409: '409 Conflict',
   413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 429: '429 Too Many Requests',
   500: '500 Internal Server Error', 502: '502 Bad Gateway', 503: '503 Service Unavailable',
   504: '504 Gateway Timeout',

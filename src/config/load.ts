@@ -253,6 +253,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
     sessionIdleMs: p.session_idle_ms,
     healthProbeAfterMs: p.health_probe_after_ms,
     sseKeepaliveMs: p.sse_keepalive_ms,
+    allowedOrigins: p.allowed_origins.map((o) => o.replace(/\/$/, '')),
     logLevel: p.log_level,
     limits: {
       maxBodyBytes: p.limits.max_body_bytes,

@@ -162,6 +162,12 @@ function isHttpUrl(u: string): boolean {
   return p === 'http:' || p === 'https:';
 }
 
+function isOrigin(o: string): boolean {
+  if (!isHttpUrl(o)) return false;
+  const u = new URL(o);
+  return u.origin === o.replace(/\/$/, '');
+}
+
 function hasCredentials(u: string): boolean {
   const parsed = new URL(u);
   return parsed.username !== '' || parsed.password !== '';
@@ -178,6 +184,8 @@ export function buildConfigSchema(ctx: ResolveContext) {
     health_probe_after_ms: ms.default(60_000),
     sse_keepalive_ms: ms.default(15_000),
     log_level: z.enum(LOG_LEVELS).default('info'),
+    // Browser origins allowed besides loopback ones; '*' allows any (DNS-rebinding protection off).
+    allowed_origins: z.array(z.string().refine((o) => o === '*' || isOrigin(o), { message: "must be an origin like 'https://host:port' or '*'" })).default([]),
     // Read before validation by load.ts (the secrets feed the header/env transforms); kept here so
     // that its type is checked and it is not an unknown key.
     secrets_file: z.string().min(1).optional(),

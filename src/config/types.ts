@@ -87,6 +87,11 @@ export interface ProxyConfig {
   healthProbeAfterMs: number;
   /** SSE keep-alive comment interval. Default 15000. */
   sseKeepaliveMs: number;
+  /**
+   * Browser origins accepted besides loopback ones ('*' = any). A request whose Origin is not
+   * accepted answers 403: it is how a local proxy resists DNS rebinding (MCP transport spec).
+   */
+  allowedOrigins: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   limits: Limits;
   destinations: Record<string, Destination>;
