@@ -4,14 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { counterServerPath } from './helpers/counter-upstream.js';
-import { waitFor } from './helpers/proxy.js';
+import { stopChild, waitFor } from './helpers/proxy.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mithril-cli-'));
@@ -56,11 +55,7 @@ async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ chi
   return { child, url, out: () => out };
 }
 
-async function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
-  child.kill('SIGTERM');
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return code;
-}
+const stop = (child: ChildProcessWithoutNullStreams): Promise<number | null> => stopChild(child);
 
 test('serve --config FILE and MITHRIL_CONFIG serve the file; SIGHUP reloads it', async () => {
   const file = join(dir, 'serve.yml');

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { callText, connectStreamable } from './helpers/mcp-client.js';
+import { stopChild } from './helpers/proxy.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
@@ -38,8 +38,6 @@ test('the demo serves a working stdio destination with no config file', async ()
     await c.transport.terminateSession();
     await c.close();
   } finally {
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, 'SIGTERM shuts down cleanly');
+    assert.equal(await stopChild(child), 0, 'SIGTERM shuts down cleanly');
   }
 });

@@ -1,6 +1,8 @@
 /**
  * Start a real proxy in-process on 127.0.0.1:0 from YAML text, the same path operators use.
  */
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { parseConfigText } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
@@ -81,4 +83,16 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * SIGTERM a child we started and wait for its exit code. A child that already exited is not
+ * waited on: its 'exit' event has fired, and waiting for it again would hang the test.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  child.kill(signal);
+  const [code] = await exited;
+  return code;
 }
