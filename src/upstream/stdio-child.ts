@@ -10,6 +10,10 @@
  * tools may have side effects), then the child is respawned with exponential backoff, at most
  * `maxRestarts` times inside `restartWindowMs`. A respawned child is re-initialized with the
  * client's remembered initialize request before any new traffic reaches it.
+ *
+ * The handshake is the exception: a child that dies before answering the client's initialize has
+ * done nothing yet, so the initialize itself is sent again (same id) to the next child, within the
+ * same restart budget, and the client gets one answer: the reply, or why every start failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -18,6 +22,7 @@ import type { Logger } from 'pino';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { StdioDestination } from '../config/types.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
+import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
 
 /** Bytes of sends we hold while stdin is saturated or the child is restarting. */
@@ -31,6 +36,7 @@ const POST_KILL_WAIT_MS = 1000;
 const NON_JSON_SUMMARY_MS = 1000;
 const INITIALIZED_LINE = '{"jsonrpc":"2.0","method":"notifications/initialized"}\n';
 const RESOLVED: Promise<void> = Promise.resolve();
+const NOOP = (): void => {};
 
 export interface StdioChildOptions {
   maxQueuedBytes?: number;
@@ -158,6 +164,12 @@ export class StdioChild implements MessageChannel {
   private paused = false;
 
   private replayInit: Record<string, unknown> | undefined;
+  /** The client's initialize while no child has answered it yet: resent as is on a restart. */
+  private handshake: { line: string; idKey: string } | undefined;
+  /** Some child has written a JSON message: past that point no handshake can begin. */
+  private sawMessage = false;
+  /** Processes started for this channel (the first one included), for the handshake's message. */
+  private starts = 0;
   private reinitSeq = 0;
   private reinitId: string | undefined;
   private reinitTimer: NodeJS.Timeout | undefined;
@@ -232,6 +244,10 @@ export class StdioChild implements MessageChannel {
       const parsed: unknown = JSON.parse(initializeFrame);
       if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
         this.replayInit = parsed as Record<string, unknown>;
+        const env = parseEnvelope(initializeFrame);
+        if (!this.sawMessage && env.kind === MsgKind.Request) {
+          this.handshake = { line: oneLine(initializeFrame) + '\n', idKey: idKey(env.id) };
+        }
         return;
       }
     } catch {
@@ -266,7 +282,15 @@ export class StdioChild implements MessageChannel {
       return;
     }
     if (this.nonJsonBurst) this.flushNonJson();
+    this.sawMessage = true;
+    if (this.handshake !== undefined) this.checkHandshake(line);
     this.handlers.onMessage(line);
+  }
+
+  /** The handshake ends with the child's answer (result or error) to the client's initialize. */
+  private checkHandshake(line: string): void {
+    const env = parseEnvelope(line);
+    if (env.kind === MsgKind.Response && idKey(env.id) === this.handshake!.idKey) this.handshake = undefined;
   }
 
   private onStdoutOversize(heldBytes: number): void {
@@ -314,6 +338,7 @@ export class StdioChild implements MessageChannel {
       child.once('spawn', () => {
         const pid = child.pid as number;
         proc = new Proc(child, pid);
+        this.starts++;
         liveGroups.add(pid);
         this.attach(proc);
         this.proc = proc;
@@ -400,6 +425,14 @@ export class StdioChild implements MessageChannel {
       this.retryOrGiveUp();
       return;
     }
+    if (this.handshake !== undefined) {
+      // Died before answering initialize: nothing was done, so try the handshake again.
+      this.lastFailure = err.message;
+      this.log.warn({ childPid: proc.pid }, `${err.message} before answering initialize`);
+      this.state = 'restarting';
+      this.retryOrGiveUp();
+      return;
+    }
     // 'ready': sends still queued were in flight from the caller's point of view: fail them too.
     this.rejectQueue(err);
     const willRecover = this.mayRestart();
@@ -448,6 +481,12 @@ export class StdioChild implements MessageChannel {
     }
     if (this.state !== 'restarting') return; // closed meanwhile: doClose() waited for this spawn
     this.log.info({ childPid: proc.pid, restarts: this.restarts.length }, 'stdio server restarted');
+    if (this.handshake !== undefined) {
+      // The client's own initialize, same id: its reply goes to the request still waiting for it.
+      this.requeueFirst(this.handshake.line);
+      this.becomeReady();
+      return;
+    }
     if (this.replayInit === undefined) {
       this.becomeReady();
       return;
@@ -507,7 +546,9 @@ export class StdioChild implements MessageChannel {
     this.state = 'failed';
     this.terminalError = new ProxyError(
       ErrorCode.ChildRestartsExhausted,
-      `stdio server for ${this.dest.name} failed after ${stdio.maxRestarts} restarts within ${stdio.restartWindowMs} ms: ${this.lastFailure}`,
+      this.handshake !== undefined
+        ? `${this.lastFailure} before answering initialize (${this.starts} start${this.starts === 1 ? '' : 's'}, none answered)`
+        : `stdio server for ${this.dest.name} failed after ${stdio.maxRestarts} restarts within ${stdio.restartWindowMs} ms: ${this.lastFailure}`,
     );
     this.log.error({ reason: this.lastFailure }, 'stdio server restarts exhausted; session ended');
     this.rejectQueue(this.terminalError);
@@ -562,6 +603,14 @@ export class StdioChild implements MessageChannel {
       this.queue.length = 0;
       this.queueHead = 0;
     }
+  }
+
+  /** Put `data` at the head of the queue unless it is still queued (never sent) already. */
+  private requeueFirst(data: string): void {
+    for (let i = this.queueHead; i < this.queue.length; i++) if (this.queue[i]!.data === data) return;
+    const bytes = Buffer.byteLength(data);
+    this.queue.splice(this.queueHead, 0, { data, bytes, resolve: NOOP, reject: NOOP });
+    this.queuedBytes += bytes;
   }
 
   private rejectQueue(err: ProxyError): void {
