@@ -31,7 +31,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
     this.table = table;
-    this.store = new SessionStore(table, config.limits.maxPendingPushes, log, (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes));
+    this.store = new SessionStore(table, config.limits.maxPendingPushes, config.limits.maxBufferedBytes, log, (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes));
     this.metrics = metrics;
     this.log = log;
   }

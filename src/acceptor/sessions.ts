@@ -16,8 +16,9 @@ export class DownSession {
   readonly legacy: boolean;
   /** GET stream (Streamable HTTP) or the legacy SSE stream. */
   stream: SseStream | null = null;
-  /** Server messages waiting for a stream; bounded by limits.maxPendingPushes. */
+  /** Server messages waiting for a stream; bounded by count (maxPendingPushes) and bytes (maxBufferedBytes). */
   queue: string[] = [];
+  queueBytes = 0;
   dropped = 0;
   lastSeen = Date.now();
   /** The upstream answered initialize; until then a failure ends the session. */
@@ -38,15 +39,17 @@ export class SessionStore {
   private readonly table: SessionTable;
   private readonly log: Logger;
   private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
   private readonly credit: (s: DownSession, rid: number, bytes: number) => void;
 
   /**
    * `credit` pays a producer back for a message the store queued instead of writing: the queue is
    * bounded by count, so holding the producer's credit for it would only stall the upstream.
    */
-  constructor(table: SessionTable, maxPending: number, log: Logger, credit: (s: DownSession, rid: number, bytes: number) => void) {
+  constructor(table: SessionTable, maxPending: number, maxPendingBytes: number, log: Logger, credit: (s: DownSession, rid: number, bytes: number) => void) {
     this.table = table;
     this.maxPending = maxPending;
+    this.maxPendingBytes = maxPendingBytes;
     this.log = log;
     this.credit = credit;
   }
@@ -82,6 +85,7 @@ export class SessionStore {
     this.map.delete(sid);
     this.table.delete(sid);
     s.queue.length = 0;
+    s.queueBytes = 0;
     const stream = s.stream;
     s.stream = null;
     if (stream && !stream.done) stream.end();
@@ -102,12 +106,15 @@ export class SessionStore {
       return;
     }
     if (rid !== null) this.credit(s, rid, data.length);
-    if (s.queue.length >= this.maxPending) {
-      // Oldest first out: a stale progress notification is worth less than the newest message.
-      s.queue.shift();
-      if (s.dropped++ === 0) this.log.warn({ sid, dest: s.dest, limit: this.maxPending }, 'server messages dropped: no stream open to receive them');
-    }
     s.queue.push(data);
+    s.queueBytes += data.length;
+    // Oldest first out: a stale progress notification is worth less than the newest message.
+    while (s.queue.length > this.maxPending || (s.queueBytes > this.maxPendingBytes && s.queue.length > 1)) {
+      s.queueBytes -= s.queue.shift()!.length;
+      if (s.dropped++ === 0) {
+        this.log.warn({ sid, dest: s.dest, maxMessages: this.maxPending, maxBytes: this.maxPendingBytes }, 'server messages dropped: no stream open to receive them');
+      }
+    }
   }
 
   /** Attach a stream and flush what queued while none was open. */
@@ -115,6 +122,7 @@ export class SessionStore {
     s.stream = stream;
     const q = s.queue;
     s.queue = [];
+    s.queueBytes = 0;
     for (const data of q) stream.event(data, null);
   }
 
