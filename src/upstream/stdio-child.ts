@@ -2,9 +2,8 @@
  * The stdio upstream: one child process per (downstream session, destination), speaking
  * newline-delimited JSON-RPC on stdin/stdout.
  *
- * Children run detached (their own process group) so that close() can signal the server together
- * with anything it spawned. The flip side is that they survive the proxy's death, so every live
- * group is kept in a module-level set that `killAllChildrenSync` SIGKILLs on the way out.
+ * Process-level concerns (groups, spawning, exit bookkeeping) live in stdio-process.ts; this
+ * file is the session-facing lifecycle: framing, backpressure, restarts, re-initialize, close.
  *
  * Restart policy: an unexpected exit fails whatever was in flight (onInterrupted; never retried,
  * tools may have side effects), then the child is respawned with exponential backoff, at most
@@ -15,8 +14,6 @@
  * done nothing yet, so the initialize itself is sent again (same id) to the next child, within the
  * same restart budget, and the client gets one answer: the reply, or why every start failed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import { ErrorCode, ProxyError } from '../errors.js';
@@ -24,6 +21,9 @@ import type { StdioDestination } from '../config/types.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
+import { Proc, forgetGroup, killGroup, spawnProc } from './stdio-process.js';
+
+export { killAllChildrenSync, liveChildCount, minimalEnv } from './stdio-process.js';
 
 /** Bytes of sends we hold while stdin is saturated or the child is restarting. */
 export const DEFAULT_MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -42,38 +42,6 @@ export interface StdioChildOptions {
   maxQueuedBytes?: number;
 }
 
-/** Process groups of children that may still be alive, for `killAllChildrenSync`. */
-const liveGroups = new Set<number>();
-
-/** SIGKILL every child process group still alive. Synchronous: safe inside process.on('exit'). */
-export function killAllChildrenSync(): void {
-  for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
-  liveGroups.clear();
-}
-
-/** Number of child groups this process still considers alive (tests, metrics). */
-export function liveChildCount(): number {
-  return liveGroups.size;
-}
-
-/** The environment a child gets: PATH, HOME and LANG from the proxy when set, plus `extra`. */
-export function minimalEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'LANG']) {
-    const v = process.env[key];
-    if (v !== undefined) env[key] = v;
-  }
-  return Object.assign(env, extra);
-}
-
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: the whole group is already gone.
-  }
-}
-
 interface QueuedSend {
   data: string;
   bytes: number;
@@ -82,71 +50,6 @@ interface QueuedSend {
 }
 
 type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed' | 'failed';
-
-/** One spawned process and the per-process state that must not leak into its successor. */
-class Proc {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  exitCode: number | null = null;
-  exitSignal: NodeJS.Signals | null = null;
-  exited = false;
-  /** 'close': exited and every pipe ended, so all its output has been read. */
-  stdioClosed = false;
-  private waiters: Array<() => void> = [];
-
-  constructor(child: ChildProcess, pid: number) {
-    this.child = child;
-    this.pid = pid;
-  }
-
-  markExited(code: number | null, signal: NodeJS.Signals | null): void {
-    this.exited = true;
-    this.exitCode = code;
-    this.exitSignal = signal;
-    this.notify();
-  }
-
-  markStdioClosed(): void {
-    this.stdioClosed = true;
-    this.notify();
-  }
-
-  /** Resolves true once the process exited, false after `ms`. */
-  waitExit(ms: number): Promise<boolean> {
-    return this.waitUntil(() => this.exited, ms);
-  }
-
-  /** Resolves true once its pipes are drained and closed, false after `ms`. */
-  waitStdioClosed(ms: number): Promise<boolean> {
-    return this.waitUntil(() => this.stdioClosed, ms);
-  }
-
-  private waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
-    if (cond()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
-      const check = (): void => {
-        if (!cond()) {
-          this.waiters.push(check);
-          return;
-        }
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiters.push(check);
-    });
-  }
-
-  private notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-
-  describeExit(): string {
-    return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
-  }
-}
 
 export class StdioChild implements MessageChannel {
   private state: State = 'idle';
@@ -314,55 +217,13 @@ export class StdioChild implements MessageChannel {
   }
 
   private spawnChildInner(): Promise<Proc> {
-    const { dest } = this;
-    return new Promise<Proc>((resolve, reject) => {
-      let child: ChildProcess;
-      try {
-        child = spawn(dest.command, dest.args, {
-          cwd: dest.cwd,
-          env: minimalEnv(dest.env),
-          stdio: ['pipe', 'pipe', 'pipe'],
-          detached: true,
-          shell: false,
-        });
-      } catch (err) {
-        reject(this.spawnError(err));
-        return;
-      }
-      let proc: Proc | undefined;
-      child.on('error', (err) => {
-        // Before 'spawn' this is a spawn failure; afterwards (e.g. kill failed) it is only logged.
-        if (proc === undefined) reject(this.spawnError(err));
-        else this.log.debug({ err: err.message }, 'stdio child error');
-      });
-      child.once('spawn', () => {
-        const pid = child.pid as number;
-        proc = new Proc(child, pid);
-        this.starts++;
-        liveGroups.add(pid);
-        this.attach(proc);
-        this.proc = proc;
-        this.log.debug({ childPid: pid }, 'stdio child started');
-        // The acceptor tracks pids too: this thread's registry dies with the thread.
-        this.handlers.onSpawn?.(pid);
-        resolve(proc);
-      });
-    });
-  }
-
-  private spawnError(err: unknown): ProxyError {
-    const e = err as NodeJS.ErrnoException;
-    const { dest } = this;
-    let why: string;
-    if (e.code === 'ENOENT') {
-      why = dest.cwd !== undefined && !dirExists(dest.cwd) ? `cwd ${dest.cwd} does not exist` : `command not found: ${dest.command}`;
-    } else if (e.code === 'EACCES') {
-      why = `permission denied running ${dest.command}`;
-    } else {
-      why = e.message;
-    }
-    return new ProxyError(ErrorCode.UpstreamConnect, `cannot start stdio server for ${dest.name}: ${why}`, {
-      errno: e.code,
+    return spawnProc(this.dest, this.log, (proc) => {
+      this.starts++;
+      this.attach(proc);
+      this.proc = proc;
+      this.log.debug({ childPid: proc.pid }, 'stdio child started');
+      // The acceptor tracks pids too: this thread's registry dies with the thread.
+      this.handlers.onSpawn?.(proc.pid);
     });
   }
 
@@ -394,7 +255,7 @@ export class StdioChild implements MessageChannel {
       proc.markExited(code, signal);
       // The leader is gone; anything it left in its group goes too, which also frees the pipes.
       killGroup(proc.pid, 'SIGKILL');
-      liveGroups.delete(proc.pid);
+      forgetGroup(proc.pid);
       if (this.state === 'closing' || this.state === 'closed') return;
       // Let lines already in the pipe be read first; a paused stdout never ends, hence the bound.
       void proc.waitStdioClosed(PIPE_DRAIN_MS).then(() => {
@@ -688,13 +549,5 @@ export class StdioChild implements MessageChannel {
     this.log.warn({ childPid: proc.pid }, 'stdio server ignored SIGTERM; SIGKILL');
     killGroup(proc.pid, 'SIGKILL');
     await proc.waitExit(POST_KILL_WAIT_MS);
-  }
-}
-
-function dirExists(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }
