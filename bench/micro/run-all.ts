@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { run as envelope } from './envelope.bench.js';
 import { run as sessionTable } from './session-table.bench.js';
+import { run as sseParse } from './sse-parse.bench.js';
 import { run as threadMessaging } from './thread-messaging.bench.js';
 
 type Row = Record<string, string | number>;
@@ -14,6 +15,7 @@ type Row = Record<string, string | number>;
 const SUITES: ReadonlyArray<[string, (time: number) => Promise<Row[]>]> = [
   ['envelope', envelope],
   ['session-table', sessionTable],
+  ['sse-parse', sseParse],
   ['thread-messaging', threadMessaging],
 ];
 
