@@ -16,6 +16,8 @@ let server: http.Server;
 let proxy: ProxyHandle;
 let sentBytes = 0;
 let finished = false;
+/** Replies whose connection closed before the upstream finished writing them. */
+let upstreamCut = 0;
 
 before(async () => {
   server = http.createServer((req, res) => {
@@ -37,6 +39,10 @@ before(async () => {
         return;
       }
       res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let done = false;
+      res.on('close', () => {
+        if (!done) upstreamCut++;
+      });
       let i = 0;
       const pump = (): void => {
         while (i < EVENTS) {
@@ -47,6 +53,7 @@ before(async () => {
           if (!res.write(chunk)) return void res.once('drain', pump);
         }
         res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { done: true } })}\n\n`);
+        done = true;
         finished = true;
       };
       pump();
@@ -105,4 +112,44 @@ test('a client that stops reading pauses the upstream; nothing is lost when it r
   assert.equal(next, EVENTS);
   assert.ok(gotResult);
   await waitFor(() => finished, 2000, 'upstream to finish');
+});
+
+test('a reader that stays behind past slow_reader_ms is disconnected; other sessions go on', async () => {
+  const port = (server.address() as AddressInfo).port;
+  const strict = await startTestProxy(httpYaml('big', `http://127.0.0.1:${port}/mcp`), 'limits: { slow_reader_ms: 400 }\n');
+  try {
+    const url = `${strict.url}/big/mcp`;
+    const init = await rawPost(url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
+    const sid = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'big', arguments: {} } });
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid } }, resolve);
+      req.on('error', reject);
+      req.end(body);
+    });
+    res.pause();
+    const cutBefore = upstreamCut;
+    // The client never reads: the proxy must cut it and release its upstream exchange, not hold
+    // both forever. (The client itself only sees the end once it reads: the FIN queues behind
+    // the data it has not read.)
+    await waitFor(() => upstreamCut > cutBefore, 5000, 'the upstream exchange to be released');
+    // Reading now yields a truncated stream: no result for id 2.
+    res.resume();
+    res.setEncoding('utf8');
+    let text = '';
+    await new Promise<void>((resolve) => {
+      res.on('data', (c: string) => (text += c.length > 200 ? c.slice(-200) : c));
+      res.on('close', () => resolve());
+      res.on('error', () => resolve());
+      res.on('end', () => resolve());
+    });
+    assert.ok(!text.includes('"id":2'), 'the cut stream carries no result');
+    // The session is still usable by a reader that keeps up.
+    const ok = await rawPost(url, '{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}');
+    assert.equal(ok.status, 200);
+    await ok.text();
+  } finally {
+    await strict.close();
+  }
 });
