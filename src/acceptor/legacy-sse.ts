@@ -8,6 +8,7 @@ import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
 import { MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
+import { frameProblem } from './frame-check.js';
 import { readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { LegacyReply } from './replies.js';
 import { sseEndpointEvent } from './sse-format.js';
@@ -73,12 +74,8 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     const s = core.store.get(sid, dest);
     if (!s || !s.stream || s.stream.done) return late(ErrorCode.UnknownSession, 'session not found (its stream is closed)');
     const env = parseEnvelope(body);
-    if (env.kind === MsgKind.Invalid) {
-      return env.problem === 'parse error'
-        ? late(ErrorCode.ParseError, 'Parse error: body is not valid JSON')
-        : late(ErrorCode.InvalidRequest, `Invalid Request: ${env.problem ?? 'not a JSON-RPC 2.0 message'}`);
-    }
-    if (env.kind === MsgKind.Batch) return late(ErrorCode.BatchRejected, 'JSON-RPC batches are not supported');
+    const bad = frameProblem(env);
+    if (bad) return late(bad.code, bad.message, env.method);
     if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env.method);
     const isRequest = env.kind === MsgKind.Request;
     const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);

@@ -8,6 +8,7 @@ import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
 import { MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
+import { frameProblem } from './frame-check.js';
 import { readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { PostReply } from './replies.js';
 import { SseStream } from './sse-stream.js';
@@ -62,12 +63,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     };
     if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
     const env = parseEnvelope(body);
-    if (env.kind === MsgKind.Invalid) {
-      return env.problem === 'parse error'
-        ? late(ErrorCode.ParseError, 'Parse error: body is not valid JSON')
-        : late(ErrorCode.InvalidRequest, `Invalid Request: ${env.problem ?? 'not a JSON-RPC 2.0 message'}`);
-    }
-    if (env.kind === MsgKind.Batch) return late(ErrorCode.BatchRejected, 'JSON-RPC batches are not supported since protocol revision 2025-06-18');
+    const bad = frameProblem(env);
+    if (bad) return late(bad.code, bad.message, env.method);
 
     if (isInitialize(env)) {
       if (sidHeader && !core.store.get(sidHeader, dest)) {
