@@ -6,6 +6,7 @@
  * Bodies are forwarded as strings exactly as received. The only body ever parsed is the reply to
  * `initialize`, to learn the negotiated protocol version that every later request must carry.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
@@ -34,21 +35,44 @@ const INITIALIZE_RE = /"method"\s*:\s*"initialize"/;
 /** What an in-flight exchange needs from its client. */
 interface ExchangeHost {
   readonly url: string;
+  /** The URL's path and query, for undici's dispatch(). */
+  readonly path: string;
   readonly pool: Dispatcher;
   readonly dest: HttpDestination;
   readonly sessionId: string | undefined;
   postHeaders: Record<string, string>;
-  learnSession(headers: Dispatcher.ResponseData['headers']): void;
+  learnSession(headers: IncomingHttpHeaders): void;
   learnVersion(json: string): void;
   sessionGone(): ProxyError;
   release(ex: Exchange): void;
 }
 
-/** One POSTed request and its reply. */
-class Exchange {
-  readonly ac = new AbortController();
+const enum Mode {
+  /** No response head yet. */
+  Head,
+  Json,
+  Stream,
+  /** A body we do not forward (202, errors): read and dropped so the connection is reused. */
+  Discard,
+}
+
+/** Most bytes of an unforwarded body read before the connection is given up instead. */
+const DISCARD_LIMIT = 64 * 1024;
+
+/**
+ * One POSTed request and its reply, driven by undici's dispatch handler interface: no Readable,
+ * AbortSignal, async iterator or promise per request (the `request()` API builds all four, and the
+ * profile of a loaded worker showed them as a large share of its time).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
   private done = false;
-  private body: Body | undefined;
+  private mode = Mode.Head;
+  private controller: Dispatcher.DispatchController | undefined;
+  /** Set before undici handed us a controller (the request is still queued in the pool). */
+  private abortReason: Error | undefined;
+  private first: Buffer | undefined;
+  private chunks: Buffer[] | undefined;
+  private size = 0;
   private parser: SseParser | undefined;
   private paused = false;
   private upstreamEnded = false;
@@ -59,48 +83,22 @@ class Exchange {
     private readonly sink: ReplySink,
     private readonly isInit: boolean,
   ) {
-    sink.onClose?.(() => this.abandon(this.body));
+    sink.onClose?.(() => this.abandon());
   }
 
-  async run(json: string): Promise<void> {
+  run(json: string): void {
     const host = this.host;
-    let res: Dispatcher.ResponseData;
     try {
-      res = await request(host.url, {
-        dispatcher: host.pool,
+      host.pool.dispatch({
+        path: host.path,
         method: 'POST',
         headers: host.postHeaders,
         body: json,
-        signal: this.ac.signal,
         headersTimeout: host.dest.timeouts.firstByteMs,
         bodyTimeout: host.dest.timeouts.idleMs,
-      });
+      }, this);
     } catch (err) {
       this.fail(upstreamError(err, 'head', 'POST'));
-      return;
-    }
-    if (this.done || this.sink.closed) {
-      this.abandon(res.body);
-      return;
-    }
-    const status = res.statusCode;
-    if (status === 200) {
-      if (this.isInit) host.learnSession(res.headers);
-      const type = mediaType(res.headers['content-type']);
-      if (type === 'application/json') return this.readJson(res.body);
-      if (type === 'text/event-stream') return this.readStream(res.body);
-      discard(res.body);
-      this.fail(new ProxyError(ErrorCode.UpstreamProtocol, `upstream answered 200 with content type '${type}'`, { status }));
-      return;
-    }
-    discard(res.body);
-    if (status === 202) {
-      this.finish();
-      this.sink.accepted();
-    } else if (status === 404 && host.sessionId !== undefined) {
-      this.fail(host.sessionGone());
-    } else {
-      this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
     }
   }
 
@@ -109,50 +107,104 @@ class Exchange {
     this.fail(err);
   }
 
-  private async readJson(body: Body): Promise<void> {
-    this.body = body;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > MAX_REPLY_BYTES) throw new ProxyError(ErrorCode.UpstreamProtocol, 'upstream reply too large', { size });
-        chunks.push(chunk);
+  // ---- Dispatcher.DispatchHandler ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason !== undefined) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (this.done || this.sink.closed) return this.abandon();
+    if (status === 200) {
+      if (this.isInit) this.host.learnSession(headers);
+      const type = mediaType(headers['content-type']);
+      if (type === 'application/json') {
+        this.mode = Mode.Json;
+        return;
       }
-    } catch (err) {
-      this.fail(upstreamError(err, 'body', 'POST reply'));
+      if (type === 'text/event-stream') return this.startStream();
+      this.mode = Mode.Discard;
+      this.fail(new ProxyError(ErrorCode.UpstreamProtocol, `upstream answered 200 with content type '${type}'`, { status }));
       return;
     }
+    this.mode = Mode.Discard;
+    if (status === 202) {
+      this.finish();
+      this.sink.accepted();
+    } else if (status === 404 && this.host.sessionId !== undefined) {
+      this.fail(this.host.sessionGone());
+    } else {
+      this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
+    }
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    switch (this.mode) {
+      case Mode.Json:
+        if (this.done) return;
+        this.size += chunk.length;
+        if (this.size > MAX_REPLY_BYTES) {
+          this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream reply too large', { size: this.size }));
+          return;
+        }
+        // undici hands each chunk over for good (the request() API queues them the same way).
+        if (this.first === undefined) this.first = chunk;
+        else (this.chunks ??= [this.first]).push(chunk);
+        return;
+      case Mode.Stream:
+        if (this.done) return;
+        if (this.sink.closed) return this.abandon();
+        this.parser?.push(chunk);
+        return;
+      case Mode.Discard:
+        this.size += chunk.length;
+        if (this.size > DISCARD_LIMIT) this.controller?.abort(new ProxyError(ErrorCode.UpstreamProtocol, 'unforwarded body too large'));
+        return;
+      case Mode.Head:
+        return;
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.mode === Mode.Json) return this.endJson();
+    if (this.mode === Mode.Stream) return this.endStream();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.mode === Mode.Head) this.fail(upstreamError(err, 'head', 'POST'));
+    else this.fail(upstreamError(err, 'body', this.mode === Mode.Stream ? 'POST reply stream' : 'POST reply'));
+  }
+
+  // ---- internals ----
+
+  private endJson(): void {
     if (this.done) return;
-    const text = Buffer.concat(chunks, size).toString('utf8');
+    const first = this.first;
+    const text = this.chunks !== undefined
+      ? Buffer.concat(this.chunks, this.size).toString('utf8')
+      : first !== undefined ? first.toString('utf8') : '';
+    this.first = undefined;
+    this.chunks = undefined;
     if (this.isInit) this.host.learnVersion(text);
     this.finish();
     if (!this.sink.closed) this.sink.json(text);
   }
 
-  private readStream(body: Body): void {
-    this.body = body;
+  private startStream(): void {
+    this.mode = Mode.Stream;
     this.parser = createSseParser(
       { onEvent: (e) => this.onEvent(e) },
       { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream SSE event too large')) },
     );
     this.sink.startStream();
     this.sink.onResume(() => this.onResume());
-    body.on('data', (chunk: Buffer) => this.onData(chunk));
-    body.on('end', () => this.onEnd());
-    body.on('error', (err) => this.fail(upstreamError(err, 'body', 'POST reply stream')));
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.done) return;
-    if (this.sink.closed) return this.abandon(this.body);
-    this.parser?.push(chunk);
   }
 
   private onEvent(e: SseEvent): void {
     // Empty data: SSE priming events (id + retry only) that carry no JSON-RPC message.
     if (this.done || e.data.length === 0) return;
-    if (this.sink.closed) return this.abandon(this.body);
+    if (this.sink.closed) return this.abandon();
     // The initialize result may follow notifications on its stream; learnVersion stops once known.
     if (this.isInit) this.host.learnVersion(e.data);
     if (this.paused) {
@@ -162,13 +214,13 @@ class Exchange {
     }
     if (!this.sink.event(e.data)) {
       this.paused = true;
-      this.body?.pause();
+      this.controller?.pause();
     }
   }
 
   private onResume(): void {
     if (this.done || !this.paused) return;
-    if (this.sink.closed) return this.abandon(this.body);
+    if (this.sink.closed) return this.abandon();
     this.paused = false;
     const pending = this.pending;
     while (pending !== undefined && pending.length > 0) {
@@ -180,10 +232,10 @@ class Exchange {
       if (this.done) return;
     }
     if (this.upstreamEnded) this.finishStream();
-    else this.body?.resume();
+    else this.controller?.resume();
   }
 
-  private onEnd(): void {
+  private endStream(): void {
     if (this.done) return;
     this.parser?.end();
     this.upstreamEnded = true;
@@ -201,18 +253,24 @@ class Exchange {
     this.host.release(this);
   }
 
+  /** Stop the upstream request: at once if undici started it, else as soon as it does. */
+  private stop(reason: Error): void {
+    const c = this.controller;
+    if (c === undefined) this.abortReason ??= reason;
+    else if (!c.aborted) c.abort(reason);
+  }
+
   /** The downstream went away: stop reading and release the upstream connection. */
-  private abandon(body: Body | undefined): void {
+  private abandon(): void {
     if (!this.done) this.finish();
-    this.ac.abort();
-    body?.destroy();
+    this.stop(new ProxyError(ErrorCode.UpstreamClosed, 'downstream abandoned the request'));
   }
 
   private fail(err: ProxyError): void {
     if (this.done) return;
     this.finish();
-    this.ac.abort();
-    this.body?.destroy();
+    // A Discard body is drained so the connection is reused; anything else is cut.
+    if (this.mode !== Mode.Discard) this.stop(err);
     if (!this.sink.closed) this.sink.fail(err);
   }
 }
@@ -221,6 +279,7 @@ type State = 'open' | 'gone' | 'closing' | 'closed';
 
 export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   readonly url: string;
+  readonly path: string;
   readonly pool: Dispatcher;
   private readonly streamPool: Dispatcher;
   private readonly configured: Record<string, string>;
@@ -255,6 +314,8 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     private readonly log: Logger,
   ) {
     this.url = dest.url;
+    const u = new URL(dest.url);
+    this.path = u.pathname + u.search;
     this.pool = poolFor(dest);
     this.streamPool = streamPoolFor(dest);
     this.configured = configuredHeaders(dest);
@@ -269,7 +330,7 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     const isInit = this.protocolVersion === undefined && INITIALIZE_RE.test(json);
     const ex = new Exchange(this, sink, isInit);
     this.exchanges.add(ex);
-    void ex.run(json);
+    ex.run(json);
   }
 
   async post(json: string): Promise<void> {
@@ -338,7 +399,7 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
 
   // ---- ExchangeHost ----
 
-  learnSession(headers: Dispatcher.ResponseData['headers']): void {
+  learnSession(headers: IncomingHttpHeaders): void {
     const raw = headers['mcp-session-id'];
     const id = Array.isArray(raw) ? raw[0] : raw;
     if (id !== undefined && id !== this.sessionId) {
