@@ -6,11 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Destination, ProxyConfig } from '../src/config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
 import { createLogger } from '../src/observability/log.js';
-import { FrameKind, type FrameMsg, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit } from '../src/threads/messages.js';
+import {
+  FrameKind, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain,
+} from '../src/threads/messages.js';
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
-import type { SessionOutput } from '../src/upstream/upstream-session.js';
+import type { SessionOutput, UpstreamSession } from '../src/upstream/upstream-session.js';
 
 const port = parentPort;
 if (!port) throw new Error('session-worker must run as a worker thread');
@@ -18,7 +20,8 @@ const init = workerData as WorkerInit;
 let config: ProxyConfig = init.config;
 const log = createLogger(config.logLevel, { worker: init.index });
 
-const post = (msg: ToMainMsg): void => port.postMessage(msg);
+const outbox = new Outbox<ToMainMsg>(port, encodeToMain);
+const post = (msg: ToMainMsg): void => outbox.send(msg);
 const sinks = new Map<number, ThreadSink>();
 const dropSink = (rid: number): void => {
   sinks.delete(rid);
@@ -33,20 +36,25 @@ const out: SessionOutput = {
   childDown: (pid) => post({ t: ToMain.ChildDown, pid }),
 };
 const registry = new Registry(out, log);
+/** Upstream sessions whose open() resolved. */
+const opened = new WeakSet<UpstreamSession>();
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
 }
 
 function onFrame(m: FrameMsg): void {
-  const sink = new ThreadSink(m.rid, port!, dropSink);
+  const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
   const dest = destination(m.dest);
   if (!dest) return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `unknown destination ${m.dest}`));
   if (m.init) {
     const session = registry.create(m.sid, dest);
     session.open().then(
-      () => session.request(m.body, true, sink),
+      () => {
+        opened.add(session);
+        session.request(m.body, true, sink);
+      },
       (err: unknown) => {
         registry.forget(m.sid, m.dest, session);
         void session.close();
@@ -64,7 +72,15 @@ function onFrame(m: FrameMsg): void {
     else session.oneWay(m.body, sink);
   };
   const ok = session.healthy(Date.now(), config.healthProbeAfterMs);
-  if (ok === true) return void session.open().then(send, (err: unknown) => sink.fail(asProxyError(err)));
+  if (ok === true) {
+    // Once a session's open() has settled, later frames go straight through: no promise and
+    // microtask per request on the hot path.
+    if (opened.has(session)) return send();
+    return void session.open().then(() => {
+      opened.add(session);
+      send();
+    }, (err: unknown) => sink.fail(asProxyError(err)));
+  }
   ok.then((alive) => {
     if (alive) return send();
     const err = new ProxyError(ErrorCode.UnknownSession, 'upstream session was lost while idle: initialize again');
@@ -75,7 +91,7 @@ function onFrame(m: FrameMsg): void {
   }, (err: unknown) => sink.fail(asProxyError(err)));
 }
 
-port.on('message', (m: ToWorkerMsg) => {
+function onMessage(m: ToWorkerMsg): void {
   switch (m.t) {
     case ToWorker.Frame:
       return onFrame(m);
@@ -101,6 +117,8 @@ port.on('message', (m: ToWorkerMsg) => {
       }
       return;
   }
-});
+}
+
+port.on('message', (data: string | ToWorkerMsg) => decodeToWorker(data, onMessage));
 
 post({ t: ToMain.Ready, worker: init.index });

@@ -1,16 +1,25 @@
 /**
  * Every message between the acceptor (main thread) and a session worker, in one place.
  *
- * Messages are plain objects with a numeric tag `t`; each side switches over `t`. Payloads are the
+ * Messages are typed objects with a numeric tag `t`; each side switches over `t`. Payloads are the
  * JSON-RPC frames as strings, exactly as received: a string posts as one flat copy, while a Buffer
- * view would clone its whole pooled backing store (platform-notes). bench/README.md holds the
- * measurement that chose structured-clone of small objects over msgpackr and a SAB ring here.
+ * view would clone its whole pooled backing store (platform-notes).
+ *
+ * On the wire (bottom of this file, the only place that knows the encoding): the messages of the
+ * request path (Frame, Credit, Abandon one way; Json, Accepted, StreamStart, Event, StreamEnd the
+ * other) become short string records with the payload appended raw, and the records one thread
+ * writes in one event-loop turn go out as ONE postMessage of their concatenation. A postMessage
+ * costs a few microseconds whatever its size (serialiser, port queue, wake-up of the other
+ * thread, one JS callback there), so batching is what the measurements in bench/README.md and
+ * bench/RESULTS.md found worth having; structured clone of small objects and msgpackr were
+ * slower. Every other message (rare: control, failures, server pushes) is posted as its object,
+ * after flushing the batch, so the order of all messages between two threads is kept.
  *
  * Naming: `rid` identifies one downstream HTTP exchange (a POST reply, a DELETE) and is minted by
  * the acceptor; `sid` is the downstream session id; `dest` is the destination name.
  */
 import type { ProxyConfig } from '../config/types.js';
-import type { ErrorCode } from '../errors.js';
+import { ErrorCode, ProxyError } from '../errors.js';
 
 export const enum ToWorker {
   /** A JSON-RPC frame to forward. Requests expect a reply; notifications/responses expect Accepted. */
@@ -132,4 +141,210 @@ export interface WorkerInit {
   index: number;
   config: ProxyConfig;
   table: SharedArrayBuffer;
+}
+
+// ---- Wire encoding --------------------------------------------------------------------------
+
+/** Something with postMessage: a Worker on the main side, the parentPort in a worker. */
+export interface PostTarget {
+  postMessage(value: unknown): void;
+}
+
+/**
+ * A batch is posted once it holds this many characters, else at the end of the event-loop turn.
+ * Records are slices of their batch string on the receiving side, so a payload kept for later (a
+ * queued SSE event) pins at most one batch: records with a payload over MAX_RECORD_PAYLOAD are not
+ * batched at all (for them one postMessage more is noise next to the copy of the payload).
+ */
+export const BATCH_FLUSH_CHARS = 16 * 1024;
+export const MAX_RECORD_PAYLOAD = 4 * 1024;
+
+// Record tags: one character each. Fields are separated by ','; a payload is `<length>,<chars>`.
+// Session ids (minted hex) and destination names (^[a-z0-9][a-z0-9_-]*$) never contain ','.
+const R_FRAME = 'F';
+const R_CREDIT = 'C';
+const R_ABANDON = 'X';
+const R_JSON = 'J';
+const R_ACCEPTED = 'A';
+const R_STREAM_START = 'S';
+const R_EVENT = 'E';
+const R_STREAM_END = 'Z';
+
+/** The record for a hot message to a worker, or undefined when it travels as an object. */
+export function encodeToWorker(m: ToWorkerMsg): string | undefined {
+  switch (m.t) {
+    case ToWorker.Frame:
+      if (m.body.length > MAX_RECORD_PAYLOAD) return undefined;
+      return `${R_FRAME}${m.rid},${m.sid},${m.dest},${m.kind},${m.init ? 1 : 0},${m.body.length},${m.body}`;
+    case ToWorker.Credit:
+      return `${R_CREDIT}${m.rid},${m.sid},${m.dest},${m.bytes},`;
+    case ToWorker.Abandon:
+      return `${R_ABANDON}${m.rid},`;
+    default:
+      return undefined;
+  }
+}
+
+/** The record for a hot message to the acceptor, or undefined when it travels as an object. */
+export function encodeToMain(m: ToMainMsg): string | undefined {
+  switch (m.t) {
+    case ToMain.Json:
+      return m.body.length > MAX_RECORD_PAYLOAD ? undefined : `${R_JSON}${m.rid},${m.body.length},${m.body}`;
+    case ToMain.Event:
+      return m.data.length > MAX_RECORD_PAYLOAD ? undefined : `${R_EVENT}${m.rid},${m.data.length},${m.data}`;
+    case ToMain.Accepted:
+      return `${R_ACCEPTED}${m.rid},`;
+    case ToMain.StreamStart:
+      return `${R_STREAM_START}${m.rid},`;
+    case ToMain.StreamEnd:
+      return `${R_STREAM_END}${m.rid},`;
+    default:
+      return undefined;
+  }
+}
+
+/** Decoder cursor: records are parsed left to right, one batch at a time, on one thread. */
+let at = 0;
+
+function corrupt(): ProxyError {
+  return new ProxyError(ErrorCode.Internal, `corrupt thread message batch at ${at}`);
+}
+
+/** A (possibly negative) decimal integer at `at`, then its ',' terminator. */
+function int(s: string): number {
+  let c = s.charCodeAt(at);
+  const neg = c === 0x2d; /* - */
+  if (neg) c = s.charCodeAt(++at);
+  let v = 0;
+  while (c !== 0x2c /* , */) {
+    if (!(c >= 0x30 && c <= 0x39)) throw corrupt();
+    v = v * 10 + (c - 0x30);
+    c = s.charCodeAt(++at);
+  }
+  at++;
+  return neg ? -v : v;
+}
+
+function field(s: string): string {
+  const end = s.indexOf(',', at);
+  if (end < 0) throw corrupt();
+  const v = s.slice(at, end);
+  at = end + 1;
+  return v;
+}
+
+function payload(s: string): string {
+  const n = int(s);
+  if (at + n > s.length) throw corrupt();
+  const v = s.slice(at, at + n);
+  at += n;
+  return v;
+}
+
+/** Hand every message of a batch (a string) or a lone object message to `each`, in order. */
+export function decodeToWorker(data: string | ToWorkerMsg, each: (m: ToWorkerMsg) => void): void {
+  if (typeof data !== 'string') return each(data);
+  at = 0;
+  while (at < data.length) {
+    const tag = data[at++];
+    switch (tag) {
+      case R_FRAME: {
+        const rid = int(data);
+        const sid = field(data);
+        const dest = field(data);
+        const kind = int(data) as FrameKind;
+        const init = int(data) === 1;
+        each({ t: ToWorker.Frame, rid, sid, dest, kind, init, body: payload(data) });
+        break;
+      }
+      case R_CREDIT: {
+        const rid = int(data);
+        const sid = field(data);
+        const dest = field(data);
+        each({ t: ToWorker.Credit, rid, sid, dest, bytes: int(data) });
+        break;
+      }
+      case R_ABANDON:
+        each({ t: ToWorker.Abandon, rid: int(data) });
+        break;
+      default:
+        throw corrupt();
+    }
+  }
+}
+
+/** Hand every message of a batch (a string) or a lone object message to `each`, in order. */
+export function decodeToMain(data: string | ToMainMsg, each: (m: ToMainMsg) => void): void {
+  if (typeof data !== 'string') return each(data);
+  at = 0;
+  while (at < data.length) {
+    const tag = data[at++];
+    switch (tag) {
+      case R_JSON: {
+        const rid = int(data);
+        each({ t: ToMain.Json, rid, body: payload(data) });
+        break;
+      }
+      case R_EVENT: {
+        const rid = int(data);
+        each({ t: ToMain.Event, rid, data: payload(data) });
+        break;
+      }
+      case R_ACCEPTED:
+        each({ t: ToMain.Accepted, rid: int(data) });
+        break;
+      case R_STREAM_START:
+        each({ t: ToMain.StreamStart, rid: int(data) });
+        break;
+      case R_STREAM_END:
+        each({ t: ToMain.StreamEnd, rid: int(data) });
+        break;
+      default:
+        throw corrupt();
+    }
+  }
+}
+
+/**
+ * The sending half: hot messages are appended to the current batch, which goes out at the end of
+ * the event-loop turn (setImmediate) or once it reaches BATCH_FLUSH_CHARS; any other message
+ * flushes the batch first and is posted as its object. Bounded: one batch per turn, at most
+ * BATCH_FLUSH_CHARS plus one record.
+ */
+export class Outbox<M> {
+  private batch = '';
+  private scheduled = false;
+  private readonly target: PostTarget;
+  private readonly encode: (m: M) => string | undefined;
+  private readonly flushFn = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(target: PostTarget, encode: (m: M) => string | undefined) {
+    this.target = target;
+    this.encode = encode;
+  }
+
+  send(m: M): void {
+    const rec = this.encode(m);
+    if (rec === undefined) {
+      this.flush();
+      this.target.postMessage(m);
+      return;
+    }
+    this.batch += rec;
+    if (this.batch.length >= BATCH_FLUSH_CHARS) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushFn);
+    }
+  }
+
+  flush(): void {
+    if (this.batch.length === 0) return;
+    const b = this.batch;
+    this.batch = '';
+    this.target.postMessage(b);
+  }
 }

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ProxyConfig } from '../config/types.js';
-import { type ToMainMsg, ToMain, type ToWorkerMsg, type WorkerInit } from './messages.js';
+import { Outbox, type ToMainMsg, ToMain, type ToWorkerMsg, type WorkerInit, decodeToMain, encodeToWorker } from './messages.js';
 import type { SessionTable } from './session-table.js';
 
 const WORKER_URL = new URL('../../workers/session-worker.js', import.meta.url);
@@ -21,6 +21,8 @@ export interface SupervisorHooks {
 
 interface Slot {
   worker: Worker | null;
+  /** Batches messages to `worker` per event-loop turn (messages.ts). */
+  outbox: Outbox<ToWorkerMsg> | null;
   ready: boolean;
   /** Pids of stdio children this worker started (each is its own process group). */
   children: Set<number>;
@@ -44,7 +46,7 @@ export class Supervisor {
     this.table = table;
     this.hooks = hooks;
     this.log = log;
-    this.slots = Array.from({ length: this.count }, () => ({ worker: null, ready: false, children: new Set<number>(), deaths: 0, inflight: 0 }));
+    this.slots = Array.from({ length: this.count }, () => ({ worker: null, outbox: null, ready: false, children: new Set<number>(), deaths: 0, inflight: 0 }));
   }
 
   /** Resolves when every worker reported Ready. */
@@ -57,9 +59,9 @@ export class Supervisor {
   }
 
   post(worker: number, msg: ToWorkerMsg): boolean {
-    const w = this.slots[worker]?.worker;
-    if (!w) return false;
-    w.postMessage(msg);
+    const s = this.slots[worker];
+    if (!s?.worker || !s.outbox) return false;
+    s.outbox.send(msg);
     return true;
   }
 
@@ -115,6 +117,7 @@ export class Supervisor {
     await Promise.all(this.slots.map(async (s) => {
       const w = s.worker;
       s.worker = null;
+      s.outbox = null;
       if (w) await w.terminate();
       this.killChildren(s);
     }));
@@ -130,10 +133,11 @@ export class Supervisor {
     const init: WorkerInit = { index, config: this.config, table: this.table.buffer };
     const worker = new Worker(WORKER_URL, { workerData: init, name: `mithril-worker-${index}` });
     slot.worker = worker;
+    slot.outbox = new Outbox<ToWorkerMsg>(worker, encodeToWorker);
     slot.ready = false;
     let cause = 'exited';
     return new Promise<void>((resolve) => {
-      worker.on('message', (msg: ToMainMsg) => {
+      const deliver = (msg: ToMainMsg): void => {
         switch (msg.t) {
           case ToMain.Ready:
             slot.ready = true;
@@ -147,13 +151,15 @@ export class Supervisor {
             break;
         }
         this.hooks.message(index, msg);
-      });
+      };
+      worker.on('message', (data: string | ToMainMsg) => decodeToMain(data, deliver));
       worker.on('error', (err) => {
         cause = err.stack ?? err.message;
       });
       worker.on('exit', (code) => {
         if (slot.worker !== worker) return;
         slot.worker = null;
+        slot.outbox = null;
         slot.ready = false;
         slot.inflight = 0;
         resolve();

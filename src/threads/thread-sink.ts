@@ -4,10 +4,9 @@
  * past the window `event()` returns false so the transport pauses its source, and Credit from the
  * acceptor (sent only once the client socket took the bytes) brings it back under half a window.
  */
-import type { MessagePort } from 'node:worker_threads';
 import type { ProxyError } from '../errors.js';
 import type { ReplySink } from '../upstream/types.js';
-import { CREDIT_WINDOW, ToMain, type ToMainMsg } from './messages.js';
+import { CREDIT_WINDOW, type Outbox, ToMain, type ToMainMsg } from './messages.js';
 
 const RESUME_BELOW = CREDIT_WINDOW / 2;
 
@@ -16,19 +15,19 @@ export class ThreadSink implements ReplySink {
   closed = false;
   private unacked = 0;
   private paused = false;
-  private readonly port: MessagePort;
+  private readonly out: Outbox<ToMainMsg>;
   private readonly done: (rid: number) => void;
   private resume: (() => void) | undefined;
   private closeFn: (() => void) | undefined;
 
-  constructor(rid: number, port: MessagePort, done: (rid: number) => void) {
+  constructor(rid: number, out: Outbox<ToMainMsg>, done: (rid: number) => void) {
     this.rid = rid;
-    this.port = port;
+    this.out = out;
     this.done = done;
   }
 
   private post(msg: ToMainMsg): void {
-    this.port.postMessage(msg);
+    this.out.send(msg);
   }
 
   private finish(msg: ToMainMsg): void {
@@ -36,10 +35,18 @@ export class ThreadSink implements ReplySink {
     this.closed = true;
     this.post(msg);
     this.done(this.rid);
+    // A finished sink may stay referenced for a while (the session's deadline table is swept
+    // every 500 ms): let go of the producer now, so it does not live into the old generation.
+    this.resume = undefined;
+  }
+
+  private drop(): void {
+    this.closeFn = undefined;
   }
 
   json(body: string): void {
     this.finish({ t: ToMain.Json, rid: this.rid, body });
+    this.drop();
   }
 
   startStream(): void {
@@ -66,10 +73,12 @@ export class ThreadSink implements ReplySink {
 
   end(): void {
     this.finish({ t: ToMain.StreamEnd, rid: this.rid });
+    this.drop();
   }
 
   accepted(): void {
     this.finish({ t: ToMain.Accepted, rid: this.rid });
+    this.drop();
   }
 
   /** Also stops the producer: a failure decided here (a deadline) must abort the upstream work. */
@@ -93,6 +102,7 @@ export class ThreadSink implements ReplySink {
     this.paused = false;
     this.done(this.rid);
     this.runResume();
+    this.resume = undefined;
     this.runClose();
   }
 
