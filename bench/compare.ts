@@ -280,8 +280,18 @@ async function main(): Promise<void> {
     '  work on the machine adds noise (see the load average above): compare ratios within one run.',
     '',
   ].join('\n');
-  writeFileSync(args.results, md);
+  writeFileSync(args.results, md + keptNotes(args.results));
   process.stdout.write(`wrote ${args.results}\n`);
+}
+
+/** Hand-written notes (profiles, before/after numbers) that follow NOTES_MARKER survive a rerun. */
+const NOTES_MARKER = '<!-- notes: kept by bench:compare -->';
+
+function keptNotes(file: string): string {
+  if (!existsSync(file)) return '';
+  const old = readFileSync(file, 'utf8');
+  const at = old.indexOf(NOTES_MARKER);
+  return at < 0 ? '' : '\n' + old.slice(at);
 }
 
 main().catch((err: unknown) => {
