@@ -100,6 +100,13 @@ export class Supervisor {
     return best;
   }
 
+  /** Live stdio child pids across all workers (operators' diagnostics and tests). */
+  childPids(): number[] {
+    const out: number[] = [];
+    for (const s of this.slots) out.push(...s.children);
+    return out;
+  }
+
   childCount(): number {
     let n = 0;
     for (const s of this.slots) n += s.children.size;
