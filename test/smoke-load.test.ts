@@ -41,8 +41,14 @@ const cases = [
   { name: 'legacy SSE clients -> stdio upstream', path: 'faststdio/sse', transport: 'sse' as const, sessions: 8 },
 ];
 
+/** Every stdio child seen while the load ran, so the end can check each one is gone. */
+const seenPids = new Set<number>();
+
 for (const c of cases) {
   test(`smoke load: ${c.name}`, async () => {
+    const sampler = setInterval(() => {
+      for (const p of proxy.supervisor.childPids()) seenPids.add(p);
+    }, 20);
     const requests = c.sessions * 100;
     const report = await runLoad({
       url: `${proxy.url}/${c.path}`,
@@ -55,12 +61,13 @@ for (const c of cases) {
       timeoutMs: 20_000,
       progress: false,
     });
+    clearInterval(sampler);
     assertClean(report, requests);
   });
 }
 
 test('after the load every session can be closed and no stdio child is left', async () => {
-  const pids = proxy.supervisor.childPids();
+  const pids = [...seenPids];
   assert.ok(pids.length > 0, 'the stdio cases ran children');
   for (const s of [...proxy.core.store.all()]) await proxy.core.endSession(s, 'delete');
   assert.equal(proxy.core.store.size, 0);
