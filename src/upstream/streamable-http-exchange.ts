@@ -1,0 +1,259 @@
+/**
+ * One POSTed request to a Streamable HTTP upstream and its reply, as an undici dispatch handler.
+ * The client (streamable-http-client.ts) owns the session (id, protocol version, GET stream,
+ * DELETE); an Exchange owns exactly one request: its head, its JSON body or SSE events, its
+ * backpressure (credit from the ReplySink pauses the socket) and its deadlines.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { HttpDestination } from '../config/types.js';
+import { ErrorCode, ProxyError } from '../errors.js';
+import { mediaType, upstreamError } from './http-pool.js';
+import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
+import type { ReplySink } from './types.js';
+
+/** A single reply (JSON body or one SSE event) larger than this is refused. */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+
+/** What an in-flight exchange needs from its client. */
+export interface ExchangeHost {
+  readonly url: string;
+  /** The URL's path and query, for undici's dispatch(). */
+  readonly path: string;
+  readonly pool: Dispatcher;
+  readonly dest: HttpDestination;
+  readonly sessionId: string | undefined;
+  postHeaders: Record<string, string>;
+  learnSession(headers: IncomingHttpHeaders): void;
+  learnVersion(json: string): void;
+  sessionGone(): ProxyError;
+  release(ex: Exchange): void;
+}
+
+const enum Mode {
+  /** No response head yet. */
+  Head,
+  Json,
+  Stream,
+  /** A body we do not forward (202, errors): read and dropped so the connection is reused. */
+  Discard,
+}
+
+/** Most bytes of an unforwarded body read before the connection is given up instead. */
+const DISCARD_LIMIT = 64 * 1024;
+
+/**
+ * One POSTed request and its reply, driven by undici's dispatch handler interface: no Readable,
+ * AbortSignal, async iterator or promise per request (the `request()` API builds all four, and the
+ * profile of a loaded worker showed them as a large share of its time).
+ */
+export class Exchange implements Dispatcher.DispatchHandler {
+  private done = false;
+  private mode = Mode.Head;
+  private controller: Dispatcher.DispatchController | undefined;
+  /** Set before undici handed us a controller (the request is still queued in the pool). */
+  private abortReason: Error | undefined;
+  private first: Buffer | undefined;
+  private chunks: Buffer[] | undefined;
+  private size = 0;
+  private parser: SseParser | undefined;
+  private paused = false;
+  private upstreamEnded = false;
+  private pending: string[] | undefined;
+
+  constructor(
+    private readonly host: ExchangeHost,
+    private readonly sink: ReplySink,
+    private readonly isInit: boolean,
+  ) {
+    sink.onClose?.(() => this.abandon());
+  }
+
+  run(json: string): void {
+    const host = this.host;
+    try {
+      host.pool.dispatch({
+        path: host.path,
+        method: 'POST',
+        headers: host.postHeaders,
+        body: json,
+        headersTimeout: host.dest.timeouts.firstByteMs,
+        bodyTimeout: host.dest.timeouts.idleMs,
+      }, this);
+    } catch (err) {
+      this.fail(upstreamError(err, 'head', 'POST'));
+    }
+  }
+
+  /** close(): the session is ending under this request. */
+  cancel(err: ProxyError): void {
+    this.fail(err);
+  }
+
+  // ---- Dispatcher.DispatchHandler ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason !== undefined) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (this.done || this.sink.closed) return this.abandon();
+    if (status === 200) {
+      if (this.isInit) this.host.learnSession(headers);
+      const type = mediaType(headers['content-type']);
+      if (type === 'application/json') {
+        this.mode = Mode.Json;
+        return;
+      }
+      if (type === 'text/event-stream') return this.startStream();
+      this.mode = Mode.Discard;
+      this.fail(new ProxyError(ErrorCode.UpstreamProtocol, `upstream answered 200 with content type '${type}'`, { status }));
+      return;
+    }
+    this.mode = Mode.Discard;
+    if (status === 202) {
+      this.finish();
+      this.sink.accepted();
+    } else if (status === 404 && this.host.sessionId !== undefined) {
+      this.fail(this.host.sessionGone());
+    } else {
+      this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
+    }
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    switch (this.mode) {
+      case Mode.Json:
+        if (this.done) return;
+        this.size += chunk.length;
+        if (this.size > MAX_REPLY_BYTES) {
+          this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream reply too large', { size: this.size }));
+          return;
+        }
+        // undici hands each chunk over for good (the request() API queues them the same way).
+        if (this.first === undefined) this.first = chunk;
+        else (this.chunks ??= [this.first]).push(chunk);
+        return;
+      case Mode.Stream:
+        if (this.done) return;
+        if (this.sink.closed) return this.abandon();
+        this.parser?.push(chunk);
+        return;
+      case Mode.Discard:
+        this.size += chunk.length;
+        if (this.size > DISCARD_LIMIT) this.controller?.abort(new ProxyError(ErrorCode.UpstreamProtocol, 'unforwarded body too large'));
+        return;
+      case Mode.Head:
+        return;
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.mode === Mode.Json) return this.endJson();
+    if (this.mode === Mode.Stream) return this.endStream();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.mode === Mode.Head) this.fail(upstreamError(err, 'head', 'POST'));
+    else this.fail(upstreamError(err, 'body', this.mode === Mode.Stream ? 'POST reply stream' : 'POST reply'));
+  }
+
+  // ---- internals ----
+
+  private endJson(): void {
+    if (this.done) return;
+    const first = this.first;
+    const text = this.chunks !== undefined
+      ? Buffer.concat(this.chunks, this.size).toString('utf8')
+      : first !== undefined ? first.toString('utf8') : '';
+    this.first = undefined;
+    this.chunks = undefined;
+    if (this.isInit) this.host.learnVersion(text);
+    this.finish();
+    if (!this.sink.closed) this.sink.json(text);
+  }
+
+  private startStream(): void {
+    this.mode = Mode.Stream;
+    this.parser = createSseParser(
+      { onEvent: (e) => this.onEvent(e) },
+      { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream SSE event too large')) },
+    );
+    this.sink.startStream();
+    this.sink.onResume(() => this.onResume());
+  }
+
+  private onEvent(e: SseEvent): void {
+    // Empty data: SSE priming events (id + retry only) that carry no JSON-RPC message.
+    if (this.done || e.data.length === 0) return;
+    if (this.sink.closed) return this.abandon();
+    // The initialize result may follow notifications on its stream; learnVersion stops once known.
+    if (this.isInit) this.host.learnVersion(e.data);
+    if (this.paused) {
+      // The rest of a chunk that was already read when the sink said stop: bounded by one chunk.
+      (this.pending ??= []).push(e.data);
+      return;
+    }
+    if (!this.sink.event(e.data)) {
+      this.paused = true;
+      this.controller?.pause();
+    }
+  }
+
+  private onResume(): void {
+    if (this.done || !this.paused) return;
+    if (this.sink.closed) return this.abandon();
+    this.paused = false;
+    const pending = this.pending;
+    while (pending !== undefined && pending.length > 0) {
+      const data = pending.shift() as string;
+      if (!this.sink.event(data)) {
+        this.paused = true;
+        return;
+      }
+      if (this.done) return;
+    }
+    if (this.upstreamEnded) this.finishStream();
+    else this.controller?.resume();
+  }
+
+  private endStream(): void {
+    if (this.done) return;
+    this.parser?.end();
+    this.upstreamEnded = true;
+    if (!this.paused) this.finishStream();
+  }
+
+  private finishStream(): void {
+    if (this.done) return;
+    this.finish();
+    if (!this.sink.closed) this.sink.end();
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.host.release(this);
+  }
+
+  /** Stop the upstream request: at once if undici started it, else as soon as it does. */
+  private stop(reason: Error): void {
+    const c = this.controller;
+    if (c === undefined) this.abortReason ??= reason;
+    else if (!c.aborted) c.abort(reason);
+  }
+
+  /** The downstream went away: stop reading and release the upstream connection. */
+  private abandon(): void {
+    if (!this.done) this.finish();
+    this.stop(new ProxyError(ErrorCode.UpstreamClosed, 'downstream abandoned the request'));
+  }
+
+  private fail(err: ProxyError): void {
+    if (this.done) return;
+    this.finish();
+    // A Discard body is drained so the connection is reused; anything else is cut.
+    if (this.mode !== Mode.Discard) this.stop(err);
+    if (!this.sink.closed) this.sink.fail(err);
+  }
+}
