@@ -12,8 +12,8 @@
  *    session. In a bounded pool the (cap+1)-th session's stream would queue forever, so this pool
  *    is bounded by the number of sessions instead (each session opens at most one).
  */
-import { Pool, type Dispatcher } from 'undici';
-import type { HttpDestination } from '../config/types.js';
+import { Pool, request, type Dispatcher } from 'undici';
+import type { HttpDestination, Timeouts } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 
 /** Most concurrent exchange connections per upstream origin, per worker thread. */
@@ -139,4 +139,33 @@ export function configuredHeaders(dest: HttpDestination): Record<string, string>
 /** Read and discard a body we do not forward, so the connection can be reused. */
 export function discard(body: { dump(opts?: { limit?: number }): Promise<unknown> }): void {
   body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+}
+
+/**
+ * POST one frame that expects no reply body (a notification, a response to a server request, a
+ * legacy message) and return the status. Network failures throw the mapped ProxyError; what a
+ * status means is the caller's (a 404 is "session gone" only for Streamable HTTP). `inflight`
+ * holds the request's AbortController while it runs, so the owner can abort it on close.
+ */
+export async function postFrame(
+  url: string, pool: Dispatcher, headers: Record<string, string>, json: string,
+  timeouts: Timeouts, inflight: Set<AbortController>, what: string,
+): Promise<number> {
+  const ac = new AbortController();
+  inflight.add(ac);
+  try {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        dispatcher: pool, method: 'POST', headers, body: json, signal: ac.signal,
+        headersTimeout: timeouts.firstByteMs, bodyTimeout: timeouts.idleMs,
+      });
+    } catch (err) {
+      throw upstreamError(err, 'head', what);
+    }
+    discard(res.body);
+    return res.statusCode;
+  } finally {
+    inflight.delete(ac);
+  }
 }

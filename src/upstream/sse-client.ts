@@ -8,7 +8,7 @@ import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import { configuredHeaders, discard, mediaType, poolFor, streamPoolFor, upstreamError } from './http-pool.js';
+import { configuredHeaders, discard, mediaType, poolFor, postFrame, streamPoolFor, upstreamError } from './http-pool.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
 
@@ -80,30 +80,14 @@ export class SseClient implements MessageChannel {
     if (this.state !== 'open' || this.endpoint === undefined) {
       throw new ProxyError(ErrorCode.UpstreamClosed, 'legacy SSE channel is not open');
     }
-    const ac = new AbortController();
-    this.posts.add(ac);
+    let status: number;
     try {
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(this.endpoint, {
-          dispatcher: this.pool,
-          method: 'POST',
-          headers: this.postHeaders,
-          body: json,
-          signal: ac.signal,
-          headersTimeout: this.dest.timeouts.firstByteMs,
-          bodyTimeout: this.dest.timeouts.idleMs,
-        });
-      } catch (err) {
-        throw this.state === 'open' ? upstreamError(err, 'head', 'POST message') : new ProxyError(ErrorCode.UpstreamClosed, 'legacy SSE channel closed');
-      }
-      discard(res.body);
-      const status = res.statusCode;
-      if (status >= 200 && status < 300) return;
-      throw new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status });
-    } finally {
-      this.posts.delete(ac);
+      status = await postFrame(this.endpoint, this.pool, this.postHeaders, json, this.dest.timeouts, this.posts, 'POST message');
+    } catch (err) {
+      throw this.state === 'open' ? err : new ProxyError(ErrorCode.UpstreamClosed, 'legacy SSE channel closed');
     }
+    if (status >= 200 && status < 300) return;
+    throw new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status });
   }
 
   pause(): void {

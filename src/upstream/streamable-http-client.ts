@@ -11,7 +11,7 @@ import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import { configuredHeaders, discard, mediaType, poolFor, streamPoolFor, upstreamError } from './http-pool.js';
+import { configuredHeaders, discard, mediaType, poolFor, postFrame, streamPoolFor, upstreamError } from './http-pool.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import { Exchange, type ExchangeHost, MAX_REPLY_BYTES } from './streamable-http-exchange.js';
 import type { ExchangeClient, ExchangeHandlers, ReplySink } from './types.js';
@@ -92,31 +92,15 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
 
   async post(json: string): Promise<void> {
     if (this.state !== 'open') throw this.closedError();
-    const ac = new AbortController();
-    this.posts.add(ac);
+    let status: number;
     try {
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(this.url, {
-          dispatcher: this.pool,
-          method: 'POST',
-          headers: this.postHeaders,
-          body: json,
-          signal: ac.signal,
-          headersTimeout: this.dest.timeouts.firstByteMs,
-          bodyTimeout: this.dest.timeouts.idleMs,
-        });
-      } catch (err) {
-        throw this.state === 'open' ? upstreamError(err, 'head', 'POST') : this.closedError();
-      }
-      discard(res.body);
-      const status = res.statusCode;
-      if (status >= 200 && status < 300) return;
-      if (status === 404 && this.sessionId !== undefined) throw this.sessionGone();
-      throw new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status });
-    } finally {
-      this.posts.delete(ac);
+      status = await postFrame(this.url, this.pool, this.postHeaders, json, this.dest.timeouts, this.posts, 'POST');
+    } catch (err) {
+      throw this.state === 'open' ? err : this.closedError();
     }
+    if (status >= 200 && status < 300) return;
+    if (status === 404 && this.sessionId !== undefined) throw this.sessionGone();
+    throw new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status });
   }
 
   async openServerStream(): Promise<void> {
