@@ -81,3 +81,16 @@ test('serve --config FILE and MITHRIL_CONFIG serve the file; SIGHUP reloads it',
     assert.equal(await stop(s.child), 0);
   }
 });
+
+test('serve refuses the slow pure-JS uWS fallback unless the operator allows it', () => {
+  // UWS_USE_FALLBACK makes the binding package load its JS imitation, as it does on its own when
+  // the native binary cannot load on a machine.
+  const r = spawnSync(process.execPath, [CLI, 'serve', '--port', '0'], {
+    encoding: 'utf8',
+    env: { ...process.env, UWS_USE_FALLBACK: '1', MITHRIL_CONFIG: '' },
+    timeout: 15_000,
+  });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /native binary did not load/);
+  assert.match(r.stderr, /MITHRIL_ALLOW_JS_UWS=1/);
+});
