@@ -5,9 +5,10 @@
 import { isMainThread } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { Bench, type Task } from 'tinybench';
+import { type Row, opsRow } from './rows.js';
 import { parseEnvelope, parseEnvelopeSimple, MsgKind } from '../../src/upstream/jsonrpc-envelope.js';
 
-export type Row = Record<string, string | number>;
+export type { Row } from './rows.js';
 
 /** ~200 B: a progress notification. */
 export const NOTIFICATION_200B = JSON.stringify({
@@ -43,17 +44,6 @@ export const RESPONSE_64K = JSON.stringify({
 
 let sink = 0;
 
-function rowOf(task: Task): Row {
-  const r = task.result;
-  if (r.state !== 'completed') return { task: task.name, state: r.state };
-  return {
-    task: task.name,
-    'ops/s': Math.round(r.throughput.p50),
-    'ns/op (median)': Math.round(r.latency.p50 * 1e6),
-    'rme %': Number(r.throughput.rme.toFixed(2)),
-    samples: r.latency.samplesCount,
-  };
-}
 
 export async function run(time = 500): Promise<Row[]> {
   const cases = [['200B notification', NOTIFICATION_200B], ['1KiB tools/call', TOOLS_CALL_1K], ['64KiB response', RESPONSE_64K]] as const;
@@ -64,7 +54,7 @@ export async function run(time = 500): Promise<Row[]> {
     bench.add(`scanner ${label} (${text.length} B)`, () => { sink += parseEnvelope(text).kind; });
   }
   await bench.run();
-  const rows = bench.tasks.map(rowOf);
+  const rows = bench.tasks.map((t) => opsRow(t as Task));
   // Each scanner row is compared with the JSON.parse row just before it (same input, same run).
   for (let i = 0; i + 1 < rows.length; i += 2) {
     const base = rows[i] as Row, scan = rows[i + 1] as Row;

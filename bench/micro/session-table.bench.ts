@@ -5,26 +5,16 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { Bench, type Task } from 'tinybench';
+import { type Row, opsRow } from './rows.js';
 import { SessionTable } from '../../src/threads/session-table.js';
 import { mintSessionId } from '../../src/threads/session-id.js';
 
-export type Row = Record<string, string | number>;
+export type { Row } from './rows.js';
 
 const MAX_SESSIONS = 10_000;
 const WORKERS = 4;
 const ROLE = 'session-table-writer';
 
-function rowOf(task: Task): Row {
-  const r = task.result;
-  if (r.state !== 'completed') return { task: task.name, state: r.state };
-  return {
-    task: task.name,
-    'ops/s': Math.round(r.throughput.p50),
-    'ns/op (median)': Math.round(r.latency.p50 * 1e6),
-    'rme %': Number(r.throughput.rme.toFixed(2)),
-    samples: r.latency.samplesCount,
-  };
-}
 
 function filled(count: number): { table: SessionTable; present: string[]; absent: string[] } {
   const table = SessionTable.create(MAX_SESSIONS, WORKERS);
@@ -74,7 +64,7 @@ async function contention(time: number): Promise<Row[]> {
     const writes = Atomics.load(control, 1) * 1000;
     Atomics.store(control, 0, 1);
     await new Promise((resolve) => worker.once('message', resolve));
-    const rows = bench.tasks.map(rowOf);
+    const rows = bench.tasks.map((t) => opsRow(t as Task));
     for (const row of rows) row.note = `writer did ${writes} insert-or-delete ops meanwhile`;
     return rows;
   } finally {
@@ -96,7 +86,7 @@ export async function run(time = 500): Promise<Row[]> {
     });
   }
   await bench.run();
-  const rows = bench.tasks.map(rowOf);
+  const rows = bench.tasks.map((t) => opsRow(t as Task));
   rows.push(...await contention(time));
   // Contended lookups against the same lookups at 50% fill without a writer.
   const quiet = (name: string): number => (rows.find((r) => r.task === name)?.['ops/s'] as number | undefined) ?? NaN;
