@@ -12,7 +12,7 @@ import {
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
-import type { SessionOutput, UpstreamSession } from '../src/upstream/upstream-session.js';
+import type { SessionOutput } from '../src/upstream/upstream-session.js';
 
 const port = parentPort;
 if (!port) throw new Error('session-worker must run as a worker thread');
@@ -36,8 +36,6 @@ const out: SessionOutput = {
   childDown: (pid) => post({ t: ToMain.ChildDown, pid }),
 };
 const registry = new Registry(out, log);
-/** Upstream sessions whose open() resolved. */
-const opened = new WeakSet<UpstreamSession>();
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -51,10 +49,7 @@ function onFrame(m: FrameMsg): void {
   if (m.init) {
     const session = registry.create(m.sid, dest);
     session.open().then(
-      () => {
-        opened.add(session);
-        session.request(m.body, true, sink);
-      },
+      () => session.request(m.body, true, sink),
       (err: unknown) => {
         registry.forget(m.sid, m.dest, session);
         void session.close();
@@ -73,13 +68,8 @@ function onFrame(m: FrameMsg): void {
   };
   const ok = session.healthy(Date.now(), config.healthProbeAfterMs);
   if (ok === true) {
-    // Once a session's open() has settled, later frames go straight through: no promise and
-    // microtask per request on the hot path.
-    if (opened.has(session)) return send();
-    return void session.open().then(() => {
-      opened.add(session);
-      send();
-    }, (err: unknown) => sink.fail(asProxyError(err)));
+    if (session.isOpen) return send();
+    return void session.open().then(send, (err: unknown) => sink.fail(asProxyError(err)));
   }
   ok.then((alive) => {
     if (alive) return send();

@@ -56,15 +56,24 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     this.log = log;
   }
 
+  /**
+   * True once open() succeeded: callers then forward frames directly, with no promise and
+   * microtask per request on the hot path.
+   */
+  isOpen = false;
+
   /** Connects once; concurrent callers share the same attempt. */
   open(): Promise<void> {
     if (this.opened) return this.opened;
     const t = createTransport(this.dest, this, this.log);
     if (t.kind === 'channel') {
       this.channel = t.channel;
-      this.opened = t.channel.start();
+      this.opened = t.channel.start().then(() => {
+        this.isOpen = true;
+      });
     } else {
       this.exchange = t.exchange;
+      this.isOpen = true;
       this.opened = Promise.resolve();
     }
     return this.opened;
