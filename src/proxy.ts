@@ -32,10 +32,16 @@ export interface ProxyHandle {
   readonly binding: Binding;
   /** Serve `config` from now on; destinations whose connection settings changed lose their sessions. */
   reload(config: ProxyConfig): Promise<ReloadResult>;
-  close(): Promise<void>;
+  /**
+   * Drain and stop: stop accepting connections and new sessions, let requests in flight finish
+   * (at most `drainMs`, default 5 s; what is left answers 503), then close every upstream session.
+   */
+  close(opts?: { drainMs?: number }): Promise<void>;
 }
 
 const MAX_WORKERS = 256;
+/** How long close() lets requests in flight finish (the systemd unit allows 20 s in all). */
+const DRAIN_MS = 5000;
 
 export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {}): Promise<ProxyHandle> {
   const log = opts.log ?? createLogger(config.logLevel, { thread: 'main' });
@@ -79,13 +85,16 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
   reaper.unref();
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (opts: { drainMs?: number } = {}): Promise<void> => {
     closing ??= (async () => {
-      core.shuttingDown = true;
+      core.draining = true;
       clearInterval(reaper);
       binding.uws.us_listen_socket_close(listening.token);
+      const cut = await core.drain(opts.drainMs ?? DRAIN_MS);
+      if (cut > 0) log.warn({ requests: cut }, 'shutdown: requests still in flight after the drain were answered 503');
+      core.shuttingDown = true;
       for (const s of [...core.store.all()]) core.store.remove(s.sid, 'shutdown');
-      await core.endAll(8000);
+      await core.endAll(5000);
       await supervisor.stop();
       log.info('stopped');
     })();

@@ -59,7 +59,7 @@ export function buildApp(core: Core, binding: Binding, health: () => Record<stri
   app.any('/:name/message', notAllowed('POST'));
 
   app.get('/healthz', (res) => {
-    writeResponse(res, 200, 'application/json', JSON.stringify({ status: core.shuttingDown ? 'draining' : 'ok', ...health() }));
+    writeResponse(res, 200, 'application/json', JSON.stringify({ status: core.draining ? 'draining' : 'ok', ...health() }));
   });
   app.get('/metrics', (res) => {
     const st = { aborted: false };

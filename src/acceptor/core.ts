@@ -23,6 +23,9 @@ export class Core implements ReplyHost, SupervisorHooks {
   readonly store: SessionStore;
   readonly metrics: Metrics;
   supervisor!: Supervisor;
+  /** Closing: no new sessions, but existing ones may finish what they started. */
+  draining = false;
+  /** Closed: every request answers 503. */
   shuttingDown = false;
   private nextRid = 1;
   private readonly replies = new Map<number, Reply>();
@@ -83,6 +86,18 @@ export class Core implements ReplyHost, SupervisorHooks {
       });
       this.supervisor.post(s.worker, { t: ToWorker.EndSession, rid, sid: s.sid, dest: s.dest, reason });
     });
+  }
+
+  /**
+   * Let replies in flight finish, for at most `timeoutMs`; then answer what is left with 503
+   * E_SHUTTING_DOWN instead of letting the connection reset. Returns how many were cut.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    const end = Date.now() + timeoutMs;
+    while (this.replies.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const left = [...this.replies.values()];
+    for (const r of left) r.fail(ErrorCode.ShuttingDown, 'proxy is shutting down');
+    return left.length;
   }
 
   /** Ask every worker to close all upstream sessions; bounded. */

@@ -26,6 +26,7 @@ export function handleSseOpen(core: Core, dest: string, res: HttpResponse, req: 
   if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) {
     return reject(ErrorCode.NotAcceptable, 'Accept must include text/event-stream');
   }
+  if (core.draining) return reject(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions');
   const worker = core.supervisor.pick();
   if (worker < 0 || !core.hasRoom(worker)) return reject(ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
   const s = core.store.create(dest, worker, true);

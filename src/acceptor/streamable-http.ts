@@ -67,6 +67,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     if (bad) return late(bad.code, bad.message, env.method);
 
     if (isInitialize(env)) {
+      if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env.method);
       if (sidHeader && !core.store.get(sidHeader, dest)) {
         core.log.warn({ dest, staleSession: sidHeader }, 'initialize with an unknown session id: starting a new session');
       }
