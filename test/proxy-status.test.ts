@@ -190,6 +190,51 @@ describe('Origin (DNS rebinding protection)', () => {
   });
 });
 
+describe('CORS for browser clients from allowed origins', () => {
+  const origin = 'http://localhost:6274';
+
+  test('a preflight from an allowed origin is 204 with the methods and MCP headers', async () => {
+    const r = await fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, mcp-session-id' } });
+    assert.equal(r.status, 204);
+    assert.equal(r.headers.get('access-control-allow-origin'), origin);
+    assert.match(r.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.match(r.headers.get('access-control-allow-headers') ?? '', /mcp-session-id/);
+    assert.match(r.headers.get('access-control-allow-headers') ?? '', /mcp-protocol-version/);
+  });
+
+  test('a preflight from a foreign origin is 403', async () => {
+    const r = await fetch(url, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    assert.equal(r.status, 403);
+    assert.equal(r.headers.get('access-control-allow-origin'), null);
+    await r.text();
+  });
+
+  test('replies, errors and streams carry the CORS headers and expose Mcp-Session-Id', async () => {
+    const init = await rawPost(url, INIT_BODY, { origin });
+    assert.equal(init.status, 200);
+    assert.equal(init.headers.get('access-control-allow-origin'), origin);
+    assert.match(init.headers.get('access-control-expose-headers') ?? '', /mcp-session-id/);
+    const sid = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const missing = await rawPost(url, LIST, { origin, 'mcp-session-id': 'ab'.repeat(16) });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('access-control-allow-origin'), origin);
+    await missing.text();
+    const ac = new AbortController();
+    const stream = await fetch(url, { headers: { origin, accept: 'text/event-stream', 'mcp-session-id': sid }, signal: ac.signal });
+    assert.equal(stream.status, 200);
+    assert.equal(stream.headers.get('access-control-allow-origin'), origin);
+    ac.abort();
+    await stream.body?.cancel().catch(() => {});
+  });
+
+  test('requests without Origin carry no CORS headers', async () => {
+    const r = await rawPost(url, INIT_BODY);
+    assert.equal(r.headers.get('access-control-allow-origin'), null);
+    await r.text();
+  });
+});
+
 describe('routing', () => {
   test('an unknown destination is 404 with a JSON body', async () => {
     const r = await rawPost(`${proxy.url}/nope/mcp`, INIT_BODY);

@@ -7,6 +7,7 @@ import { ErrorCode } from '../errors.js';
 import type { Core } from './core.js';
 import { writeError, writeResponse } from './http-util.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
+import { applyCors, writePreflight } from './cors.js';
 import { originAllowed } from './origin.js';
 import { handleDelete, handleGet, handlePost } from './streamable-http.js';
 import type { Binding } from './uws-loader.js';
@@ -22,40 +23,58 @@ export interface Listening {
 export function buildApp(core: Core, binding: Binding, health: () => Record<string, unknown>): TemplatedApp {
   const app = binding.uws.App();
 
-  const route = (handler: Handler) => (res: HttpResponse, req: HttpRequest): void => {
-    const name = req.getParameter(0);
+  const unknownDestination = (res: HttpResponse, name: string): void => {
+    writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
+  };
+  /**
+   * The checks every destination route shares, in order: shutting down, unknown destination,
+   * Origin (403 for a foreign browser origin; CORS headers for an allowed one). False: answered.
+   */
+  const admit = (res: HttpResponse, req: HttpRequest, name: string): boolean => {
+    const origin = req.getHeader('origin');
+    if (origin) {
+      if (!originAllowed(origin, core.config.allowedOrigins)) {
+        const status = writeError(res, ErrorCode.ForbiddenOrigin, `Origin ${origin} is not allowed (allowed_origins)`);
+        core.logExchange(name, undefined, req.getMethod(), status, Date.now(), ErrorCode.ForbiddenOrigin);
+        return false;
+      }
+      applyCors(res, origin);
+    }
     if (core.shuttingDown) {
       writeError(res, ErrorCode.ShuttingDown, 'proxy is shutting down');
-      return;
+      return false;
     }
     if (!Object.hasOwn(core.config.destinations, name)) {
-      writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
-      return;
+      unknownDestination(res, name);
+      return false;
     }
-    const origin = req.getHeader('origin');
-    if (origin && !originAllowed(origin, core.config.allowedOrigins)) {
-      const status = writeError(res, ErrorCode.ForbiddenOrigin, `Origin ${origin} is not allowed (allowed_origins)`);
-      core.logExchange(name, undefined, req.getMethod(), status, Date.now(), ErrorCode.ForbiddenOrigin);
-      return;
-    }
-    handler(core, name, res, req);
+    return true;
+  };
+  const route = (handler: Handler) => (res: HttpResponse, req: HttpRequest): void => {
+    const name = req.getParameter(0);
+    if (admit(res, req, name)) handler(core, name, res, req);
   };
   const notAllowed = (allow: string) => (res: HttpResponse, req: HttpRequest): void => {
     const name = req.getParameter(0);
-    if (!Object.hasOwn(core.config.destinations, name)) {
-      writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
-      return;
-    }
-    writeError(res, ErrorCode.MethodNotAllowed, `method not allowed; use ${allow}`, null, { allow });
+    if (admit(res, req, name)) writeError(res, ErrorCode.MethodNotAllowed, `method not allowed; use ${allow}`, null, { allow });
+  };
+  /** OPTIONS from a browser is a CORS preflight; without Origin it is just a wrong method. */
+  const preflight = (allow: string) => (res: HttpResponse, req: HttpRequest): void => {
+    const origin = req.getHeader('origin');
+    if (!origin) return notAllowed(allow)(res, req);
+    if (admit(res, req, req.getParameter(0))) writePreflight(res);
   };
 
   app.post('/:name/mcp', route(handlePost));
   app.get('/:name/mcp', route(handleGet));
   app.del('/:name/mcp', route(handleDelete));
+  app.options('/:name/mcp', preflight('GET, POST, DELETE'));
   app.any('/:name/mcp', notAllowed('GET, POST, DELETE'));
   app.get('/:name/sse', route(handleSseOpen));
+  app.options('/:name/sse', preflight('GET'));
   app.any('/:name/sse', notAllowed('GET'));
   app.post('/:name/message', route(handleSseMessage));
+  app.options('/:name/message', preflight('POST'));
   app.any('/:name/message', notAllowed('POST'));
 
   app.get('/healthz', (res) => {
