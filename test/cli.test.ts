@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { counterServerPath } from './helpers/counter-upstream.js';
-import { stopChild, waitFor } from './helpers/proxy.js';
+import { INIT_BODY, pidAlive, rawPost, stopChild, waitFor } from './helpers/proxy.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mithril-cli-'));
@@ -93,4 +93,19 @@ test('serve refuses the slow pure-JS uWS fallback unless the operator allows it'
   assert.equal(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /native binary did not load/);
   assert.match(r.stderr, /MITHRIL_ALLOW_JS_UWS=1/);
+});
+
+test('a proxy killed with SIGKILL leaves no stdio child behind (stdin EOF ends them)', async () => {
+  const s = await serve(['--port', '0'], { MITHRIL_CONFIG: '' });
+  const init = await rawPost(`${s.url}/demo/mcp`, INIT_BODY);
+  assert.equal(init.status, 200);
+  const sid = init.headers.get('mcp-session-id')!;
+  await init.text();
+  const call = await rawPost(`${s.url}/demo/mcp`, '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}', { 'mcp-session-id': sid });
+  const text = await call.text();
+  const json = text.startsWith('{') ? text : (text.split('\n').find((l) => l.startsWith('data: ')) ?? '').slice(6);
+  const who = JSON.parse((JSON.parse(json) as { result: { content: Array<{ text: string }> } }).result.content[0]!.text) as { pid: number };
+  assert.ok(pidAlive(who.pid));
+  await stopChild(s.child, 'SIGKILL');
+  await waitFor(() => !pidAlive(who.pid), 10_000, `child ${who.pid} to exit after its proxy died`);
 });
