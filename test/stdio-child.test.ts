@@ -256,7 +256,7 @@ describe('StdioChild', () => {
     const dropped = summary.reduce((n, l) => n + (l.dropped as number), 0);
     assert.equal(stderrLogged().length + dropped, 100);
     assert.ok(stderrLogged().length <= 10, 'at most two one-second windows of lines');
-    assert.equal(stderrLogged()[0]!.level, 'warn');
+    assert.equal(stderrLogged()[0]!.level, 'info');
   });
 
   test('a message with raw newlines goes out as one line', T, async () => {

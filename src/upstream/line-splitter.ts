@@ -127,7 +127,11 @@ export function isBlank(line: string): boolean {
 /** Longest line (in characters) written to the log. */
 const LOG_LINE_CHARS = 2048;
 
-/** Logs each line at warn, at most `perSec` a second; the rest are counted and summarised. */
+/**
+ * Logs each line at info, at most `perSec` a second; the rest are counted and summarised at warn.
+ * stderr is a stdio server's own logging channel (MCP stdio transport), so its routine lines are
+ * its logs, not the proxy's warnings; losing some of them to the rate limit is the proxy's concern.
+ */
 export class RateLimitedLineLog implements LineSink {
   private windowStart = 0;
   private inWindow = 0;
@@ -152,11 +156,11 @@ export class RateLimitedLineLog implements LineSink {
       return;
     }
     this.inWindow++;
-    this.log.warn(this.bindings, line.length > LOG_LINE_CHARS ? `${line.slice(0, LOG_LINE_CHARS)}…` : line);
+    this.log.info(this.bindings, line.length > LOG_LINE_CHARS ? `${line.slice(0, LOG_LINE_CHARS)}…` : line);
   }
 
   onOversize(heldBytes: number): void {
-    this.onLine(`[line of ${heldBytes}+ bytes dropped: over the limit]`);
+    this.log.warn({ ...this.bindings, heldBytes }, 'stderr line over the limit dropped');
   }
 
   /** Log the count of lines dropped in the current window, if any. */
