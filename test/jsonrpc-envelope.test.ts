@@ -3,18 +3,8 @@ import assert from 'node:assert/strict';
 import {
   parseEnvelope, parseEnvelopeSimple, idKey, isInitialize, MsgKind, PARSE_ERROR, type Envelope,
 } from '../src/upstream/jsonrpc-envelope.js';
+import { mulberry32 } from './helpers/prng.js';
 
-/** Deterministic PRNG so a failure can be replayed from the printed seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(private readonly r: () => number) {}

@@ -69,18 +69,24 @@ after(async () => {
   await new Promise((r) => server.close(r));
 });
 
-test('a client that stops reading pauses the upstream; nothing is lost when it resumes', async () => {
-  const url = `${proxy.url}/big/mcp`;
+/**
+ * A new session, then the big tools/call, read with node:http rather than fetch: fetch drains a
+ * body into memory whether or not anyone reads it, which would hide the backpressure under test.
+ */
+async function openBigReply(url: string): Promise<http.IncomingMessage> {
   const init = await rawPost(url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
   const sid = init.headers.get('mcp-session-id')!;
   await init.text();
-  // node:http, not fetch: fetch drains a body into memory whether or not anyone reads it.
   const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'big', arguments: {} } });
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+  return new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid } }, resolve);
     req.on('error', reject);
     req.end(body);
   });
+}
+
+test('a client that stops reading pauses the upstream; nothing is lost when it resumes', async () => {
+  const res = await openBigReply(`${proxy.url}/big/mcp`);
   assert.equal(res.statusCode, 200);
   res.pause();
   // Read nothing for a while: the upstream must be held back well short of the full reply.
@@ -119,15 +125,7 @@ test('a reader that stays behind past slow_reader_ms is disconnected; other sess
   const strict = await startTestProxy(httpYaml('big', `http://127.0.0.1:${port}/mcp`), 'limits: { slow_reader_ms: 400 }\n');
   try {
     const url = `${strict.url}/big/mcp`;
-    const init = await rawPost(url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
-    const sid = init.headers.get('mcp-session-id')!;
-    await init.text();
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'big', arguments: {} } });
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid } }, resolve);
-      req.on('error', reject);
-      req.end(body);
-    });
+    const res = await openBigReply(url);
     res.pause();
     const cutBefore = upstreamCut;
     // The client never reads: the proxy must cut it and release its upstream exchange, not hold

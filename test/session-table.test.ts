@@ -6,17 +6,8 @@ import {
   SessionTable, sessionTableLayout, probeStart, Counter, SlotField, SlotState,
 } from '../src/threads/session-table.js';
 import { ProxyError } from '../src/errors.js';
+import { mulberry32 } from './helpers/prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Ids whose probes all start at the same slot, to build collision chains on purpose. */
 function collidingIds(count: number, capacity: number): string[] {
