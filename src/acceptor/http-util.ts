@@ -80,3 +80,17 @@ export function writeErrorCorked(res: HttpResponse, a: Abortable, code: ErrorCod
   });
   return status;
 }
+
+/** Streamable HTTP POST: the client must take both a JSON reply and an SSE stream. */
+export function acceptsBoth(accept: string): boolean {
+  if (accept.includes('*/*')) return true;
+  return accept.includes('application/json') && accept.includes('text/event-stream');
+}
+
+export function acceptsSse(accept: string): boolean {
+  return accept.includes('text/event-stream') || accept.includes('*/*');
+}
+
+export function isJsonContentType(ct: string): boolean {
+  return /^application\/json\s*(;|$)/i.test(ct);
+}

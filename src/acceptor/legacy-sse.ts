@@ -9,7 +9,7 @@ import { FrameKind } from '../threads/messages.js';
 import { MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
-import { readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
+import { acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { LegacyReply } from './replies.js';
 import { sseEndpointEvent } from './sse-format.js';
 import { SseStream } from './sse-stream.js';
@@ -23,7 +23,8 @@ export function handleSseOpen(core: Core, dest: string, res: HttpResponse, req: 
     const status = writeError(res, code, message);
     core.logExchange(dest, undefined, 'GET', status, started, code);
   };
-  if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) {
+  // Legacy clients may omit Accept; one that sends it must accept an event stream.
+  if (accept && !acceptsSse(accept)) {
     return reject(ErrorCode.NotAcceptable, 'Accept must include text/event-stream');
   }
   if (core.draining) return reject(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions');
@@ -61,7 +62,7 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     core.logExchange(dest, sid, undefined, status, started, code);
   };
   if (!sid) return reject(ErrorCode.MissingSession, 'sessionId query parameter is required');
-  if (contentType && !/^application\/json\s*(;|$)/i.test(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
+  if (contentType && !isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
   const known = core.store.get(sid, dest);
   if (!known || !known.legacy) return reject(ErrorCode.UnknownSession, 'session not found');
   readBody(res, core.config.limits.maxBodyBytes, (body) => {

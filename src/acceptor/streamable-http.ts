@@ -9,7 +9,7 @@ import { FrameKind } from '../threads/messages.js';
 import { MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
-import { readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
+import { acceptsBoth, acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { PostReply } from './replies.js';
 import { SseStream } from './sse-stream.js';
 
@@ -17,19 +17,6 @@ import { SseStream } from './sse-stream.js';
 export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
 
 const ALLOW_GET_LESS = { allow: 'POST, DELETE' };
-
-function acceptsBoth(accept: string): boolean {
-  if (accept.includes('*/*')) return true;
-  return accept.includes('application/json') && accept.includes('text/event-stream');
-}
-
-function acceptsSse(accept: string): boolean {
-  return accept.includes('text/event-stream') || accept.includes('*/*');
-}
-
-function isJsonContentType(ct: string): boolean {
-  return /^application\/json\s*(;|$)/i.test(ct);
-}
 
 interface PostState {
   aborted: boolean;

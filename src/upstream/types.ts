@@ -8,7 +8,6 @@
  *    body or an SSE stream of messages) belongs to that request.
  * Frames travel as strings exactly as received; only the envelope is ever parsed.
  */
-import type { Logger } from 'pino';
 import type { ProxyError } from '../errors.js';
 
 /** Where one downstream request's reply goes. The worker implements it by posting thread messages. */
@@ -106,5 +105,3 @@ export interface ExchangeClient {
   /** DELETE the upstream session (if it had an id) and abort everything; bounded in time. Idempotent. */
   close(): Promise<void>;
 }
-
-export type LoggerLike = Logger;
