@@ -3,14 +3,14 @@
  * lines, serve --config / MITHRIL_CONFIG, and SIGHUP reload (refused for a bad file).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { counterServerPath } from './helpers/counter-upstream.js';
-import { INIT_BODY, pidAlive, rawPost, stopChild, waitFor } from './helpers/proxy.js';
+import { INIT_BODY, pidAlive, rawPost, serveCli, stopChild, waitFor } from './helpers/proxy.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mithril-cli-'));
@@ -44,16 +44,7 @@ test('check-config: exit 1 with one line per problem naming the YAML path', () =
   assert.equal(lines.length, 3);
 });
 
-async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string; out: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env } });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  await waitFor(() => /listening on http/.test(err), 15_000, `listening line (stderr: ${err})`);
-  const url = /listening on (http:\/\/\S+)/.exec(err)![1]!;
-  return { child, url, out: () => out };
-}
+const serve = serveCli;
 
 const stop = (child: ChildProcessWithoutNullStreams): Promise<number | null> => stopChild(child);
 

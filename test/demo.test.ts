@@ -3,32 +3,13 @@
  * lists and calls the demo's tools through it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { callText, connectStreamable } from './helpers/mcp-client.js';
-import { stopChild } from './helpers/proxy.js';
-
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+import { serveCli, stopChild } from './helpers/proxy.js';
 
 test('the demo serves a working stdio destination with no config file', async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MITHRIL_CONFIG: '' } });
+  const { child, url } = await serveCli(['--port', '0'], { MITHRIL_CONFIG: '' });
   try {
-    let err = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${err}`)), 15_000);
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (d: string) => {
-        err += d;
-        const m = /listening on (http:\/\/[^\s]+)/.exec(err);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`cli exited ${code}: ${err}`)));
-    });
-    child.stdout.resume();
     const c = await connectStreamable(`${url}/demo/mcp`);
     const tools = await c.client.listTools();
     const names = tools.tools.map((t) => t.name);

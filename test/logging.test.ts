@@ -4,17 +4,14 @@
  * the client's token is never forwarded upstream, the configured credential is.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { INIT_BODY, rawPost, stopChild, waitFor } from './helpers/proxy.js';
+import { INIT_BODY, rawPost, serveCli, stopChild, waitFor } from './helpers/proxy.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const UPSTREAM_SECRET = 'upstream-s3cret-value-7731';
 const CLIENT_TOKEN = 'client-t0ken-value-9902';
 const dir = mkdtempSync(join(tmpdir(), 'mithril-log-'));
@@ -56,14 +53,9 @@ destinations:
     url: http://127.0.0.1:${port}/mcp
     headers: { Authorization: 'Bearer \${secret:up_token}' }
 `);
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'config.yml')]);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const { child, url: base, out: stdout, err: stderr } = await serveCli(['--config', join(dir, 'config.yml')]);
   try {
-    await waitFor(() => /listening on http/.test(err), 15_000, 'listening');
-    const url = `${/listening on (http:\/\/\S+)/.exec(err)![1]!}/api/mcp`;
+    const url = `${base}/api/mcp`;
     const auth = { authorization: `Bearer ${CLIENT_TOKEN}` };
     const init = await rawPost(url, INIT_BODY, auth);
     assert.equal(init.status, 200);
@@ -80,8 +72,8 @@ destinations:
     assert.equal(missing.status, 400);
     await missing.text();
 
-    await waitFor(() => (out.match(/"msg":"request"/g) ?? []).length >= 5, 5000, 'request lines');
-    const lines = out.split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    await waitFor(() => (stdout().match(/"msg":"request"/g) ?? []).length >= 5, 5000, 'request lines');
+    const lines = stdout().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.length, 5, 'exactly one line per HTTP request');
     assert.deepEqual(lines.map((l) => l.status), [200, 202, 200, 200, 400]);
     assert.deepEqual(lines.map((l) => l.method), ['initialize', 'notifications/initialized', 'tools/list', 'tools/call', 'tools/list']);
@@ -91,8 +83,8 @@ destinations:
     }
     assert.ok(lines.slice(0, 4).every((l) => l.sid === sid));
 
-    assert.ok(!out.includes(UPSTREAM_SECRET) && !err.includes(UPSTREAM_SECRET), 'the configured secret is never logged');
-    assert.ok(!out.includes(CLIENT_TOKEN) && !err.includes(CLIENT_TOKEN), "the client's token is never logged");
+    assert.ok(!stdout().includes(UPSTREAM_SECRET) && !stderr().includes(UPSTREAM_SECRET), 'the configured secret is never logged');
+    assert.ok(!stdout().includes(CLIENT_TOKEN) && !stderr().includes(CLIENT_TOKEN), "the client's token is never logged");
     assert.ok(seenAuth.length >= 4);
     assert.ok(seenAuth.every((a) => a === `Bearer ${UPSTREAM_SECRET}`), `upstream saw only the configured credential: ${seenAuth.join(', ')}`);
   } finally {

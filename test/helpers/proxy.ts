@@ -1,9 +1,10 @@
 /**
  * Start a real proxy in-process on 127.0.0.1:0 from YAML text, the same path operators use.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseConfigText } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/config/types.js';
 import { type ProxyHandle, startProxy } from '../../src/proxy.js';
@@ -95,4 +96,37 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   child.kill(signal);
   const [code] = await exited;
   return code;
+}
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface ServedCli {
+  child: ChildProcessWithoutNullStreams;
+  /** The proxy's base URL, from its `listening on` line. */
+  url: string;
+  out(): string;
+  err(): string;
+}
+
+/**
+ * Run `mithril-proxy serve ARGS` as a real process and wait for its listening line. A child that
+ * exits or never listens fails the wait at once (and is stopped), instead of hanging the test.
+ */
+export async function serveCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServedCli> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  try {
+    await waitFor(() => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`cli exited ${child.exitCode ?? child.signalCode}: ${err}`);
+      return /listening on http/.test(err);
+    }, 15_000, `listening line (stderr: ${err})`);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  const url = /listening on (http:\/\/\S+)/.exec(err)![1]!;
+  return { child, url, out: () => out, err: () => err };
 }
