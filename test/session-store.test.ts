@@ -11,8 +11,12 @@ import { SessionTable } from '../src/threads/session-table.js';
 
 function store(maxMessages: number, maxBytes: number) {
   const credits: Array<[number, number]> = [];
-  const s = new SessionStore(SessionTable.create(16, 2), maxMessages, maxBytes, createLogger('silent'), (_s, rid, bytes) => credits.push([rid, bytes]));
-  return { s, credits };
+  const ended: string[] = [];
+  const s = new SessionStore(SessionTable.create(16, 2), maxMessages, maxBytes, createLogger('silent'), {
+    credit: (_s, rid, bytes) => credits.push([rid, bytes]),
+    ended: (_s, reason) => ended.push(reason),
+  });
+  return { s, credits, ended };
 }
 
 test('the queue keeps at most maxPendingPushes messages, newest last', () => {
@@ -45,11 +49,13 @@ test('a single message larger than the byte bound is still delivered (alone)', (
 });
 
 test('removing a session clears its queue and its table entry', () => {
-  const { s } = store(10, 1000);
+  const { s, ended } = store(10, 1000);
   const sess = s.create('d', 0, false)!;
   s.push(sess.sid, '{}', null);
   assert.ok(s.get(sess.sid, 'd'));
   s.remove(sess.sid, 'delete');
+  s.remove(sess.sid, 'delete');
+  assert.deepEqual(ended, ['delete'], 'an end is reported once, whatever removes it');
   assert.equal(sess.queue.length, 0);
   assert.equal(sess.queueBytes, 0);
   assert.equal(s.get(sess.sid, 'd'), undefined);

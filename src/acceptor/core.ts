@@ -34,7 +34,10 @@ export class Core implements ReplyHost, SupervisorHooks {
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
     this.table = table;
-    this.store = new SessionStore(table, config.limits.maxPendingPushes, config.limits.maxBufferedBytes, log, (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes));
+    this.store = new SessionStore(table, config.limits.maxPendingPushes, config.limits.maxBufferedBytes, log, {
+      credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
+      ended: (s, reason) => this.metrics.sessionEnded(s.dest, reason),
+    });
     this.metrics = metrics;
     this.log = log;
   }
@@ -70,7 +73,6 @@ export class Core implements ReplyHost, SupervisorHooks {
   /** End a session everywhere; resolves when its worker closed the upstream side (bounded). */
   endSession(s: DownSession, reason: EndReason): Promise<void> {
     this.store.remove(s.sid, reason);
-    this.metrics.sessionEnded(s.dest, reason);
     if (!this.supervisor.isUp(s.worker)) return Promise.resolve();
     const rid = this.rid();
     return new Promise<void>((resolve) => {

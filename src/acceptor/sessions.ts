@@ -34,24 +34,30 @@ export class DownSession {
 
 export type EndReason = 'delete' | 'stream-closed' | 'idle' | 'upstream-gone' | 'worker-lost' | 'init-failed' | 'shutdown' | 'replaced' | 'config-changed';
 
+export interface StoreHooks {
+  /**
+   * Pay a producer back for a message the store queued instead of writing: the queue is bounded,
+   * so holding the producer's credit for it would only stall the upstream.
+   */
+  credit(s: DownSession, rid: number, bytes: number): void;
+  /** A session ended, whatever the path (the one place its end is counted). */
+  ended(s: DownSession, reason: EndReason): void;
+}
+
 export class SessionStore {
   private readonly map = new Map<string, DownSession>();
   private readonly table: SessionTable;
   private readonly log: Logger;
   private readonly maxPending: number;
   private readonly maxPendingBytes: number;
-  private readonly credit: (s: DownSession, rid: number, bytes: number) => void;
+  private readonly hooks: StoreHooks;
 
-  /**
-   * `credit` pays a producer back for a message the store queued instead of writing: the queue is
-   * bounded by count, so holding the producer's credit for it would only stall the upstream.
-   */
-  constructor(table: SessionTable, maxPending: number, maxPendingBytes: number, log: Logger, credit: (s: DownSession, rid: number, bytes: number) => void) {
+  constructor(table: SessionTable, maxPending: number, maxPendingBytes: number, log: Logger, hooks: StoreHooks) {
     this.table = table;
     this.maxPending = maxPending;
     this.maxPendingBytes = maxPendingBytes;
     this.log = log;
-    this.credit = credit;
+    this.hooks = hooks;
   }
 
   get size(): number {
@@ -90,6 +96,7 @@ export class SessionStore {
     s.stream = null;
     if (stream && !stream.done) stream.end();
     this.log.debug({ sid, dest: s.dest, reason }, 'session ended');
+    this.hooks.ended(s, reason);
     return s;
   }
 
@@ -105,7 +112,7 @@ export class SessionStore {
       s.stream.event(data, rid);
       return;
     }
-    if (rid !== null) this.credit(s, rid, data.length);
+    if (rid !== null) this.hooks.credit(s, rid, data.length);
     s.queue.push(data);
     s.queueBytes += data.length;
     // Oldest first out: a stale progress notification is worth less than the newest message.
