@@ -7,7 +7,7 @@
  * one method is wrapped so the headers follow whatever status is written, from any handler, with
  * no per-request cost for the non-browser clients that make up nearly all traffic.
  */
-import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpResponse } from './http-types.js';
 
 const ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
 const ALLOW_HEADERS = 'content-type, accept, authorization, mcp-session-id, mcp-protocol-version, last-event-id';

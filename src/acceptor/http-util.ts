@@ -2,7 +2,7 @@
  * Small uWS helpers shared by the route handlers: reading a bounded body, and answering with a
  * status plus JSON (or JSON-RPC error) body. Status lines and constant headers are built once.
  */
-import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpResponse } from './http-types.js';
 import { type ErrorCode, WIRE, jsonRpcErrorBody } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
 

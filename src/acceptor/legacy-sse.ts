@@ -3,7 +3,7 @@
  * POST /NAME/message?sessionId=ID carries client messages, answered 202, with every reply and
  * server message delivered on the stream. Closing the stream ends the session.
  */
-import type { HttpRequest, HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
 import { MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';

@@ -6,7 +6,7 @@
  *  - LegacyReply: the legacy session's SSE stream (the POST itself was already answered 202);
  *  - Waiter: control exchanges (DELETE, shutdown) that only need to know the worker finished.
  */
-import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpResponse } from './http-types.js';
 import { type ErrorCode, WIRE, jsonRpcErrorBody } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
 import { type Abortable, writeError } from './http-util.js';

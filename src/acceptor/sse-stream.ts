@@ -9,7 +9,7 @@
  *  - a reader that has not drained for `slowReaderMs`, or that somehow let more than
  *    `maxBuffered` bytes pile up, is disconnected (logged by the owner via `closed('slow')`).
  */
-import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpResponse } from './http-types.js';
 import { CREDIT_BATCH } from '../threads/messages.js';
 import { SSE_KEEPALIVE, sseEvent } from './sse-format.js';
 

@@ -3,7 +3,7 @@
  * Each handler copies the headers it needs synchronously (uWS `req` dies at the first await),
  * attaches onAborted before anything else, validates, and hands the frame to the session's worker.
  */
-import type { HttpRequest, HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
 import { MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';

@@ -1,0 +1,66 @@
+/**
+ * The acceptor seam: the HTTP request/response surface every route handler is written against.
+ *
+ * It is the subset of uWebSockets.js's `HttpRequest` / `HttpResponse` the acceptor uses, declared
+ * here so that two fronts can serve the same handlers: the native uWS binding (its objects satisfy
+ * these interfaces as they are, at no cost) and the node:http front (front-node.ts), which adapts
+ * node's request/response objects to the same rules. The rules are uWS's, kept on both fronts:
+ *  - `req` is valid only synchronously inside the handler: copy what you need before any await;
+ *  - attach `onAborted` before returning; after abort, `res` must not be touched;
+ *  - every write outside the synchronous handler goes inside `res.cork(...)`;
+ *  - `write()` returning false means the bytes were buffered: resume from `onWritable`.
+ */
+
+export interface HttpRequest {
+  /** Lower-case header name; '' when absent. */
+  getHeader(lowerCaseName: string): string;
+  /** Upper- or lower-case as the front reports it; compare case-insensitively. */
+  getMethod(): string;
+  getParameter(index: number): string;
+  getQuery(key: string): string | undefined;
+  getUrl(): string;
+}
+
+export interface HttpResponse {
+  writeStatus(status: string): HttpResponse;
+  writeHeader(key: string, value: string): HttpResponse;
+  /** False: buffered, wait for onWritable before writing more. */
+  write(chunk: string): boolean;
+  end(body?: string): HttpResponse;
+  endWithoutBody(reportedContentLength?: number): HttpResponse;
+  cork(cb: () => void): HttpResponse;
+  onAborted(cb: () => void): HttpResponse;
+  /** The chunk is only valid inside the callback (uWS detaches it): copy what you keep. */
+  onData(cb: (chunk: ArrayBuffer, isLast: boolean) => void): HttpResponse;
+  onWritable(cb: (offset: number) => boolean): HttpResponse;
+  /** Cut the connection at once (no orderly end). */
+  close(): HttpResponse;
+}
+
+export type RouteHandler = (res: HttpResponse, req: HttpRequest) => void;
+
+/** Route registration with uWS's pattern syntax (`/:name/mcp`, `/*`), first match wins in order of specificity. */
+export interface HttpApp {
+  post(pattern: string, handler: RouteHandler): HttpApp;
+  get(pattern: string, handler: RouteHandler): HttpApp;
+  del(pattern: string, handler: RouteHandler): HttpApp;
+  options(pattern: string, handler: RouteHandler): HttpApp;
+  any(pattern: string, handler: RouteHandler): HttpApp;
+}
+
+export interface Listener {
+  readonly port: number;
+  /** Stop accepting connections; open ones keep being served (the graceful drain). */
+  stopAccepting(): void;
+}
+
+/** One HTTP front: which implementation serves, and how to build and bind its app. */
+export interface Front {
+  /** 'uws' (native uWebSockets.js) or 'node' (node:http). */
+  readonly kind: 'uws' | 'node';
+  /** Package (or module) name and version, for logs and /healthz. */
+  readonly name: string;
+  readonly version: string;
+  createApp(): HttpApp;
+  listen(app: HttpApp, host: string, port: number): Promise<Listener>;
+}
