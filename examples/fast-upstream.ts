@@ -11,13 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import uws from '@trufflesuite/uws-js-unofficial';
-import type { us_listen_socket } from '@trufflesuite/uws-js-unofficial';
-import { ErrorCode, ProxyError } from '../src/errors.js';
+import { chooseFront } from '../src/acceptor/front.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
-/** ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (a const enum in the typings, not exported at run time). */
-const LISTEN_EXCLUSIVE_PORT = 1;
 const DEFAULT_PROTOCOL = '2025-11-25';
 const SERVER_INFO = '{"name":"fast-upstream","version":"1.0.0"}';
 const TOOLS_LIST =
@@ -166,15 +162,16 @@ export interface FastUpstream {
   close(): void;
 }
 
-/** Starts the Streamable HTTP server on uWebSockets.js. Resolves once it listens. */
-export function startFastUpstream(opts: { port?: number; host?: string } = {}): Promise<FastUpstream> {
+/**
+ * Starts the Streamable HTTP server on the proxy's own HTTP front (native uWebSockets.js where a
+ * binding loads, else node:http; MITHRIL_FRONT forces one), so a benchmark's direct path is
+ * served the way the proxy serves. Resolves once it listens.
+ */
+export async function startFastUpstream(opts: { port?: number; host?: string } = {}): Promise<FastUpstream> {
   const host = opts.host ?? '127.0.0.1';
-  if (!/native code/.test(uws.App.toString())) {
-    // The pure-JS fallback is an order of magnitude slower: a benchmark on it would measure the wrong thing.
-    process.stderr.write('fast-upstream: WARNING: uWebSockets.js native binary not loaded, running on the JS fallback\n');
-  }
+  const { front } = chooseFront();
   const sessions = new Set<string>();
-  const app = uws.App();
+  const app = front.createApp();
 
   app.post('/mcp', (res, req) => {
     // req is only valid now: copy what we need before any callback.
@@ -190,7 +187,7 @@ export function startFastUpstream(opts: { port?: number; host?: string } = {}): 
       size += chunk.byteLength;
       if (size > MAX_BODY) {
         aborted = true;
-        res.cork(() => res.writeStatus('413 Payload Too Large').end('', true));
+        res.cork(() => res.writeStatus('413 Payload Too Large').writeHeader('Connection', 'close').end());
         return;
       }
       if (!isLast) {
@@ -245,34 +242,16 @@ export function startFastUpstream(opts: { port?: number; host?: string } = {}): 
     res.writeStatus('404 Not Found').end();
   });
 
-  // Exclusive port: a second instance on the same port must fail, not silently share it (SO_REUSEPORT)
-  // and split one client's sessions between two servers. The (host, port, options, cb) overload exists
-  // in the native binding but not in its typings.
-  const listen = app.listen as unknown as (
-    host: string,
-    port: number,
-    options: number,
-    cb: (token: us_listen_socket | false) => void,
-  ) => void;
-  return new Promise((resolve, reject) => {
-    listen.call(app, host, opts.port ?? 0, LISTEN_EXCLUSIVE_PORT, (token) => {
-      if (token === false) {
-        reject(new ProxyError(ErrorCode.Internal, `cannot listen on ${host}:${opts.port ?? 0}`));
-        return;
-      }
-      const port = uws.us_socket_local_port(token);
-      const hostInUrl = host.includes(':') ? `[${host}]` : host;
-      resolve({
-        url: `http://${hostInUrl}:${port}/mcp`,
-        port,
-        close() {
-          uws.us_listen_socket_close(token);
-          // Force-close kept-alive client connections too (present on v20.30, missing from its typings).
-          (app as unknown as { close?: () => void }).close?.();
-        },
-      });
-    });
-  });
+  const listener = await front.listen(app, host, opts.port ?? 0);
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${hostInUrl}:${listener.port}/mcp`,
+    port: listener.port,
+    close() {
+      listener.stopAccepting();
+      listener.closeAll();
+    },
+  };
 }
 
 /** Serves newline-delimited JSON-RPC on stdin/stdout until stdin ends. */

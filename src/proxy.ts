@@ -7,9 +7,10 @@ import os from 'node:os';
 import { planReload } from './config/reload.js';
 import type { ProxyConfig } from './config/types.js';
 import { ToWorker } from './threads/messages.js';
-import { buildApp, listen } from './acceptor/app.js';
+import { buildApp } from './acceptor/app.js';
 import { Core } from './acceptor/core.js';
-import { type Binding, loadBinding } from './acceptor/uws-loader.js';
+import { chooseFront } from './acceptor/front.js';
+import type { Front, Listener } from './acceptor/http-types.js';
 import { type Logger, createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { SessionTable } from './threads/session-table.js';
@@ -29,7 +30,8 @@ export interface ProxyHandle {
   readonly host: string;
   readonly core: Core;
   readonly supervisor: Supervisor;
-  readonly binding: Binding;
+  /** The HTTP front serving: native uWebSockets.js, or node:http where no binding loads. */
+  readonly front: Front;
   /** Serve `config` from now on; destinations whose connection settings changed lose their sessions. */
   reload(config: ProxyConfig): Promise<ReloadResult>;
   /**
@@ -45,7 +47,7 @@ const DRAIN_MS = 5000;
 
 export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {}): Promise<ProxyHandle> {
   const log = opts.log ?? createLogger(config.logLevel, { thread: 'main' });
-  const binding = loadBinding();
+  const { front, why } = chooseFront();
   const table = SessionTable.create(config.maxSessions, Math.min(MAX_WORKERS, config.workers));
   // Gauges read live state at scrape time; `core` exists by the time anything scrapes.
   const metrics: Metrics = new Metrics({
@@ -59,24 +61,25 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
   await supervisor.start();
 
   const health = () => ({
-    binding: `${binding.name}@${binding.version}`,
-    native: binding.native,
+    front: front.kind,
+    binding: `${front.name}@${front.version}`,
+    native: front.kind === 'uws',
     workers: config.workers,
     sessions: core.store.size,
     destinations: Object.keys(config.destinations),
     uptimeSeconds: Math.round(process.uptime()),
   });
-  const app = buildApp(core, binding, health);
-  let listening;
+  const app = buildApp(core, front, health);
+  let listening: Listener;
   try {
-    listening = await listen(app, binding, config.listen.host, config.listen.port);
+    listening = await front.listen(app, config.listen.host, config.listen.port);
   } catch (err) {
     await supervisor.stop();
     throw err;
   }
   const hostForUrl = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const url = `http://${hostForUrl}:${listening.port}`;
-  log.info({ url, host: config.listen.host, port: listening.port, workers: config.workers, binding: `${binding.name}@${binding.version}`, native: binding.native, cores: os.availableParallelism() }, 'listening');
+  log.info({ url, host: config.listen.host, port: listening.port, workers: config.workers, front: front.kind, binding: `${front.name}@${front.version}`, why, cores: os.availableParallelism() }, 'listening');
 
   const reaper = setInterval(() => {
     const cutoff = Date.now() - config.sessionIdleMs;
@@ -89,13 +92,14 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
     closing ??= (async () => {
       core.draining = true;
       clearInterval(reaper);
-      binding.uws.us_listen_socket_close(listening.token);
+      listening.stopAccepting();
       const cut = await core.drain(opts.drainMs ?? DRAIN_MS);
       if (cut > 0) log.warn({ requests: cut }, 'shutdown: requests still in flight after the drain were answered 503');
       core.shuttingDown = true;
       for (const s of [...core.store.all()]) core.store.remove(s.sid, 'shutdown');
       await core.endAll(5000);
       await supervisor.stop();
+      listening.closeAll();
       log.info('stopped');
     })();
     return closing;
@@ -118,5 +122,5 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
     return { evicted: plan.evict, added: plan.added, needsRestart: plan.needsRestart, sessionsClosed: victims.length };
   };
 
-  return { url, port: listening.port, host: config.listen.host, core, supervisor, binding, reload, close };
+  return { url, port: listening.port, host: config.listen.host, core, supervisor, front, reload, close };
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type RunningUpstream, startCounterHttp } from './helpers/counter-upstream.js';
 import { INIT_BODY, httpYaml, rawPost, rawSession, startTestProxy } from './helpers/proxy.js';
+import { expectedFront } from './helpers/front.js';
 import type { ProxyHandle } from '../src/proxy.js';
 
 let upstream: RunningUpstream;
@@ -249,13 +250,15 @@ describe('routing', () => {
     await r.text();
   });
 
-  test('/healthz reports ok and the binding', async () => {
+  test('/healthz reports ok and which front serves', async () => {
     const r = await fetch(`${proxy.url}/healthz`);
     assert.equal(r.status, 200);
-    const body = (await r.json()) as { status: string; binding: string; native: boolean };
+    const body = (await r.json()) as { status: string; front: string; binding: string; native: boolean };
     assert.equal(body.status, 'ok');
-    assert.match(body.binding, /uws/i);
-    assert.equal(body.native, true);
+    const front = expectedFront();
+    assert.equal(body.front, front);
+    assert.match(body.binding, front === 'uws' ? /uws|uWebSockets/i : /^node:http@/);
+    assert.equal(body.native, front === 'uws');
   });
 
   test('/metrics is Prometheus text and counts requests', async () => {

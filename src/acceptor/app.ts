@@ -1,27 +1,21 @@
 /**
- * The uWS app: the route table and the operational endpoints. Routes resolve the destination by
- * name from the config snapshot (an object built once per load); everything else is delegated.
+ * The app: the route table and the operational endpoints, on whichever front serves (uWS or
+ * node:http, see front.ts). Routes resolve the destination by name from the config snapshot (an
+ * object built once per load); everything else is delegated.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import { ErrorCode } from '../errors.js';
 import type { Core } from './core.js';
 import { writeError, writeResponse } from './http-util.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
 import { applyCors, writePreflight } from './cors.js';
 import { originAllowed } from './origin.js';
+import type { Front, HttpApp, HttpRequest, HttpResponse } from './http-types.js';
 import { handleDelete, handleGet, handlePost } from './streamable-http.js';
-import type { Binding } from './uws-loader.js';
 
 type Handler = (core: Core, dest: string, res: HttpResponse, req: HttpRequest) => void;
 
-export interface Listening {
-  app: TemplatedApp;
-  token: us_listen_socket;
-  port: number;
-}
-
-export function buildApp(core: Core, binding: Binding, health: () => Record<string, unknown>): TemplatedApp {
-  const app = binding.uws.App();
+export function buildApp(core: Core, front: Front, health: () => Record<string, unknown>): HttpApp {
+  const app = front.createApp();
 
   const unknownDestination = (res: HttpResponse, name: string): void => {
     writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
@@ -93,15 +87,4 @@ export function buildApp(core: Core, binding: Binding, health: () => Record<stri
     writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'not found', path: req.getUrl() }));
   });
   return app;
-}
-
-export function listen(app: TemplatedApp, binding: Binding, host: string, port: number): Promise<Listening> {
-  return new Promise((resolve, reject) => {
-    // Exclusive: a second instance on the same port must fail loudly, not share the port.
-    const EXCLUSIVE = 1;
-    (app.listen as unknown as (h: string, p: number, o: number, cb: (t: us_listen_socket | false) => void) => void)(host, port, EXCLUSIVE, (token) => {
-      if (!token) return reject(new Error(`cannot listen on ${host}:${port} (in use or not permitted)`));
-      resolve({ app, token, port: binding.uws.us_socket_local_port(token) });
-    });
-  });
 }

@@ -52,6 +52,8 @@ export interface Listener {
   readonly port: number;
   /** Stop accepting connections; open ones keep being served (the graceful drain). */
   stopAccepting(): void;
+  /** After the drain: cut whatever connections are still open (idle keep-alive ones). */
+  closeAll(): void;
 }
 
 /** One HTTP front: which implementation serves, and how to build and bind its app. */
