@@ -3,7 +3,7 @@
  *
  * Messages are typed objects with a numeric tag `t`; each side switches over `t`. Payloads are the
  * JSON-RPC frames as strings, exactly as received: a string posts as one flat copy, while a Buffer
- * view would clone its whole pooled backing store (platform-notes).
+ * view would clone its whole pooled backing store (measured: a pooled 6-byte Buffer posts 8 KiB).
  *
  * On the wire (bottom of this file, the only place that knows the encoding): the messages of the
  * request path (Frame, Credit, Abandon one way; Json, Accepted, StreamStart, Event, StreamEnd the
@@ -86,7 +86,7 @@ export type ToWorkerMsg =
   | EvictDestinationsMsg;
 
 export const enum ToMain {
-  /** Worker is up and has attached the session table. */
+  /** Worker is up: its message handler is installed. */
   Ready = 1,
   /** The whole reply of `rid` is one JSON body. */
   Json = 2,
@@ -140,7 +140,6 @@ export type ToMainMsg =
 export interface WorkerInit {
   index: number;
   config: ProxyConfig;
-  table: SharedArrayBuffer;
 }
 
 // ---- Wire encoding --------------------------------------------------------------------------

@@ -137,7 +137,7 @@ export class Supervisor {
 
   private spawn(index: number): Promise<void> {
     const slot = this.slots[index]!;
-    const init: WorkerInit = { index, config: this.config, table: this.table.buffer };
+    const init: WorkerInit = { index, config: this.config };
     const worker = new Worker(WORKER_URL, { workerData: init, name: `mithril-worker-${index}` });
     slot.worker = worker;
     slot.outbox = new Outbox<ToWorkerMsg>(worker, encodeToWorker);
