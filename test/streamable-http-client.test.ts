@@ -139,7 +139,7 @@ describe('StreamableHttpClient against the SDK server (JSON replies)', () => {
     const [list] = await send(client, '{"jsonrpc":"2.0","id":"a","method":"tools/list"}');
     assert.equal(list.kind, 'json');
     const tools = (JSON.parse((list as { body: string }).body) as { result: { tools: Array<{ name: string }> } }).result.tools;
-    assert.deepEqual(tools.map((t) => t.name).sort(), ['echo', 'notify']);
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['ask_unrelated', 'echo', 'notify']);
 
     const [echo] = await send(client, call(7, 'echo', 'h\u00e9llo'));
     assert.deepEqual(JSON.parse((echo as { body: string }).body), {

@@ -82,6 +82,9 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     const isRequest = env.kind === MsgKind.Request;
     const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);
     core.forward(reply, isRequest ? FrameKind.Request : FrameKind.OneWay, env.method === 'initialize', body);
+    // A legacy client reads everything on its one stream: the upstream's server stream (GET, for a
+    // Streamable HTTP upstream) is opened once the session is initialized.
+    if (env.method === 'notifications/initialized') core.openServerStream(s);
     res.cork(() => writeResponse(res, 202, 'text/plain', 'Accepted'));
   });
 }

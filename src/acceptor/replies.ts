@@ -12,7 +12,7 @@ import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
 import { type Abortable, writeError } from './http-util.js';
 import { sseEvent } from './sse-format.js';
 import { type SseLimits, SseStream } from './sse-stream.js';
-import type { DownSession } from './sessions.js';
+import type { DownSession, EventCarrier } from './sessions.js';
 
 export interface ReplyHost {
   credit(worker: number, rid: number, sid: string, dest: string, bytes: number): void;
@@ -52,7 +52,7 @@ export abstract class Reply {
 
 const SESSION_HEADER = 'mcp-session-id';
 
-export class PostReply extends Reply implements Abortable {
+export class PostReply extends Reply implements Abortable, EventCarrier {
   aborted = false;
   private readonly res: HttpResponse;
   private readonly id: JsonRpcId;
@@ -67,11 +67,31 @@ export class PostReply extends Reply implements Abortable {
     this.res = res;
     this.id = id;
     this.newSession = newSession;
+    if (!newSession) session.carriers.push(this);
+  }
+
+  private uncarry(): void {
+    const list = this.session.carriers;
+    const i = list.lastIndexOf(this);
+    if (i >= 0) list.splice(i, 1);
+  }
+
+  /**
+   * A server message for a client that reads no GET stream: sent on this reply, which becomes an
+   * SSE stream if it was not one yet (the spec lets a POST's stream carry server requests and
+   * notifications before the response).
+   */
+  carry(data: string, rid: number | null): boolean {
+    if (this.aborted || this.settled) return false;
+    this.openStream();
+    this.stream!.event(data, rid);
+    return true;
   }
 
   /** uWS onAborted: the client left. Tell the worker to stop producing for this rid. */
   onAborted(): void {
     this.aborted = true;
+    this.uncarry();
     if (this.stream) this.stream.aborted();
     if (!this.settled) {
       this.settled = true;
@@ -84,6 +104,7 @@ export class PostReply extends Reply implements Abortable {
   private settle(status: number): boolean {
     if (this.settled) return false;
     this.settled = true;
+    this.uncarry();
     if (this.newSession) {
       if (status < 300) this.session.established = true;
       else this.host.initFailed(this.session);
@@ -94,6 +115,12 @@ export class PostReply extends Reply implements Abortable {
 
   json(body: string): void {
     if (this.aborted || this.settled) return;
+    if (this.stream) {
+      // Server messages already went out on this reply as an SSE stream: the result is its last event.
+      this.stream.event(body, null);
+      this.streamEnd();
+      return;
+    }
     const res = this.res;
     this.bytes += body.length;
     res.cork(() => {
@@ -116,7 +143,12 @@ export class PostReply extends Reply implements Abortable {
   }
 
   streamStart(): void {
-    if (this.aborted || this.settled || this.stream) return;
+    if (this.aborted || this.settled) return;
+    this.openStream();
+  }
+
+  private openStream(): void {
+    if (this.stream) return;
     const stream = new SseStream(this.res, {
       credit: (rid, bytes) => this.host.credit(this.worker, rid, this.session.sid, this.session.dest, bytes),
       closed: (reason) => {

@@ -9,6 +9,14 @@ import { mintSessionId } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { SseStream } from './sse-stream.js';
 
+/**
+ * An in-flight POST reply that can carry server messages as SSE events, for a client that reads
+ * no GET stream (optional in the spec). `carry` returns false once the reply is finished.
+ */
+export interface EventCarrier {
+  carry(data: string, rid: number | null): boolean;
+}
+
 export class DownSession {
   readonly sid: string;
   readonly dest: string;
@@ -23,6 +31,11 @@ export class DownSession {
   lastSeen = Date.now();
   /** The upstream answered initialize; until then a failure ends the session. */
   established = false;
+  /**
+   * POST replies in flight, oldest first: server messages go to the newest one when no GET
+   * stream is open. Bounded by the requests in flight (each reply removes itself when done).
+   */
+  readonly carriers: EventCarrier[] = [];
 
   constructor(sid: string, dest: string, worker: number, legacy: boolean) {
     this.sid = sid;
@@ -101,9 +114,10 @@ export class SessionStore {
   }
 
   /**
-   * Deliver a message for the session's stream: written at once if a stream is open, else kept
-   * in the bounded queue. `rid` is the producer owed credit (-1 server messages, a legacy reply's
-   * rid), or null when nothing is owed.
+   * Deliver a message where the client is reading: the session's GET / legacy stream if open,
+   * else the newest POST reply still in flight (turned into an SSE stream if it was not one),
+   * else the bounded queue, flushed when a GET stream opens. `rid` is the producer owed credit
+   * (-1 server messages, a legacy reply's rid), or null when nothing is owed.
    */
   push(sid: string, data: string, rid: number | null): void {
     const s = this.map.get(sid);
@@ -111,6 +125,9 @@ export class SessionStore {
     if (s.stream && !s.stream.done) {
       s.stream.event(data, rid);
       return;
+    }
+    for (let i = s.carriers.length - 1; i >= 0; i--) {
+      if (s.carriers[i]!.carry(data, rid)) return;
     }
     if (rid !== null) this.hooks.credit(s, rid, data.length);
     s.queue.push(data);

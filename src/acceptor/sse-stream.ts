@@ -2,15 +2,16 @@
  * One downstream SSE response: a POST reply streamed event by event, a Streamable HTTP GET
  * stream, or a legacy HTTP+SSE stream. It owns the uWS write path for that response:
  *  - every write outside the request handler is corked;
- *  - flow control is by credit (threads/messages.ts): each event's size is owed to the producer
+ *  - flow control is by credit (threads/flow.ts): each event's size is owed to the producer
  *    that sent it (a reply's rid, or -1 for the session's server messages) and paid back only
- *    while uWS accepts writes, in batches; when `write()` returns false nothing is paid until
- *    `onWritable`, so the producer runs out of credit and pauses its upstream;
+ *    while the socket accepts writes, in batches; when `write()` returns false nothing is paid
+ *    until `onWritable`, so the producer runs out of credit and pauses its upstream; whatever is
+ *    still owed when the stream ends is paid then, so a closed stream never strands a producer;
  *  - a reader that has not drained for `slowReaderMs`, or that somehow let more than
  *    `maxBuffered` bytes pile up, is disconnected (logged by the owner via `closed('slow')`).
  */
 import type { HttpResponse } from './http-types.js';
-import { CREDIT_BATCH } from '../threads/messages.js';
+import { CreditLedger } from '../threads/flow.js';
 import { SSE_KEEPALIVE, sseEvent } from './sse-format.js';
 
 export interface SseStreamHooks {
@@ -33,9 +34,7 @@ export class SseStream {
   private slowTimer: NodeJS.Timeout | undefined;
   private holding = false;
   private heldBytes = 0;
-  /** Credit owed per producer rid; nearly always one entry. */
-  private readonly owed = new Map<number, number>();
-  private owedTotal = 0;
+  private readonly ledger: CreditLedger;
   done = false;
   bytes = 0;
 
@@ -43,6 +42,7 @@ export class SseStream {
     this.res = res;
     this.hooks = hooks;
     this.limits = limits;
+    this.ledger = new CreditLedger(hooks.credit);
   }
 
   /** Write status and headers (and a first comment so they flush). Call corked or in the handler. */
@@ -80,12 +80,9 @@ export class SseStream {
       ok = res.write(chunk);
     });
     this.bytes += chunk.length;
-    if (rid !== null) {
-      this.owed.set(rid, (this.owed.get(rid) ?? 0) + creditBytes);
-      this.owedTotal += creditBytes;
-    }
+    if (rid !== null) this.ledger.owe(rid, creditBytes);
     if (ok && !this.holding) {
-      if (this.owedTotal >= CREDIT_BATCH) this.payCredit();
+      this.ledger.due();
       return true;
     }
     if (this.holding) {
@@ -105,7 +102,7 @@ export class SseStream {
       this.holding = false;
       this.heldBytes = 0;
       clearTimeout(this.slowTimer);
-      this.payCredit();
+      this.ledger.payAll();
       return true;
     });
     return true;
@@ -132,17 +129,13 @@ export class SseStream {
     this.res.close();
   }
 
-  private payCredit(): void {
-    for (const [rid, bytes] of this.owed) this.hooks.credit(rid, bytes);
-    this.owed.clear();
-    this.owedTotal = 0;
-  }
-
   private finish(reason: 'end' | 'aborted' | 'slow'): void {
     if (this.done) return;
     this.done = true;
     if (this.keepalive) clearInterval(this.keepalive);
     clearTimeout(this.slowTimer);
+    // Delivered or lost with the connection: either way the producer must not wait for it.
+    this.ledger.payAll();
     this.hooks.closed(reason);
   }
 }

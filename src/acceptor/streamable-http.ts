@@ -74,6 +74,9 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
     st.reply = reply;
     core.forward(reply, env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay, false, body);
+    // Server messages must reach a client even if it never opens a GET stream (optional in the
+    // spec): the upstream's own stream is opened once the session is initialized.
+    if (env.method === 'notifications/initialized') core.openServerStream(s);
   });
 }
 

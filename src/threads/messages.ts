@@ -28,7 +28,7 @@ export const enum ToWorker {
   StreamOpen = 2,
   /**
    * Flow control: `bytes` of event data for `rid` (or, when rid < 0, for the server-message stream
-   * of (sid, dest)) reached the client socket. See CREDIT_WINDOW.
+   * of (sid, dest)) reached the client socket. The rules are in flow.ts.
    */
   Credit = 3,
   /** The downstream client went away before the reply finished: abandon `rid`. */
@@ -41,16 +41,6 @@ export const enum ToWorker {
   EvictDestinations = 8,
 }
 
-/**
- * Bounded credit between a worker and the acceptor, per streamed reply and per session's
- * server-message stream: the worker may have at most CREDIT_WINDOW characters of event data that
- * the acceptor has not yet acknowledged; past that it pauses its upstream (undici body, child
- * stdout) until Credit arrives. The acceptor acknowledges only what the client socket accepted,
- * in batches of CREDIT_BATCH or when the socket drains, so a slow client holds back its own
- * upstream and the acceptor never holds more than about one window per stream.
- */
-export const CREDIT_WINDOW = 1 << 20;
-export const CREDIT_BATCH = 64 << 10;
 
 export const enum FrameKind {
   Request = 1,

@@ -1,20 +1,21 @@
 /**
  * The worker's ReplySink: turns a transport's reply calls into thread messages for the acceptor.
- * Flow control is by credit (messages.ts CREDIT_WINDOW): each event adds its size to `unacked`;
- * past the window `event()` returns false so the transport pauses its source, and Credit from the
- * acceptor (sent only once the client socket took the bytes) brings it back under half a window.
+ * Flow control is by credit (flow.ts): past the window `event()` returns false so the transport
+ * pauses its source, and Credit from the acceptor (sent only once the client socket took the
+ * bytes) runs the transport's `onResume` function.
  */
 import type { ProxyError } from '../errors.js';
 import type { ReplySink } from '../upstream/types.js';
-import { CREDIT_WINDOW, type Outbox, ToMain, type ToMainMsg } from './messages.js';
+import { CreditGate } from './flow.js';
+import { type Outbox, ToMain, type ToMainMsg } from './messages.js';
 
-const RESUME_BELOW = CREDIT_WINDOW / 2;
+/** The transport pauses itself when event() returns false; the gate only has to wake it. */
+const SELF_PAUSING = (): void => {};
 
 export class ThreadSink implements ReplySink {
   readonly rid: number;
   closed = false;
-  private unacked = 0;
-  private paused = false;
+  private readonly gate = new CreditGate(SELF_PAUSING, () => this.runResume());
   private readonly out: Outbox<ToMainMsg>;
   private readonly done: (rid: number) => void;
   private resume: (() => void) | undefined;
@@ -56,10 +57,7 @@ export class ThreadSink implements ReplySink {
   event(json: string): boolean {
     if (this.closed) return false;
     this.post({ t: ToMain.Event, rid: this.rid, data: json });
-    this.unacked += json.length;
-    if (this.unacked < CREDIT_WINDOW) return true;
-    this.paused = true;
-    return false;
+    return this.gate.sent(json.length);
   }
 
   /** Registered once per reply; called every time credit lifts a pause. */
@@ -88,19 +86,15 @@ export class ThreadSink implements ReplySink {
   }
 
   credit(bytes: number): void {
-    this.unacked = Math.max(0, this.unacked - bytes);
-    if (this.paused && this.unacked < RESUME_BELOW) {
-      this.paused = false;
-      this.runResume();
-    }
+    this.gate.credit(bytes);
   }
 
   /** The client went away: producers see `closed` and stop; nothing more is posted. */
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
-    this.paused = false;
     this.done(this.rid);
+    // A paused producer wakes, sees `closed` and stops.
     this.runResume();
     this.resume = undefined;
     this.runClose();

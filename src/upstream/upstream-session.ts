@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
-import { CREDIT_WINDOW } from '../threads/messages.js';
+import { CreditGate } from '../threads/flow.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import type { ChannelHandlers, ExchangeClient, ExchangeHandlers, MessageChannel, ReplySink } from './types.js';
 import { createTransport } from './transport-factory.js';
@@ -45,8 +45,11 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   private lastActivity = Date.now();
   private probing: Promise<boolean> | undefined;
   private childPid: number | undefined;
-  private pushUnacked = 0;
-  private pushPaused = false;
+  /** Credit for server messages (flow.ts): past the window the channel / GET stream pauses. */
+  private readonly pushGate = new CreditGate(
+    () => (this.channel ? this.channel.pause() : this.exchange?.pauseServerStream()),
+    () => (this.channel ? this.channel.resume() : this.exchange?.resumeServerStream()),
+  );
   closed = false;
 
   constructor(sid: string, dest: Destination, out: SessionOutput, log: Logger) {
@@ -145,25 +148,14 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     });
   }
 
-  /** The acceptor delivered `bytes` of server messages: resume the source once under half a window. */
+  /** The acceptor delivered (or queued, or lost with a closed stream) `bytes` of server messages. */
   serverCredit(bytes: number): void {
-    this.pushUnacked = Math.max(0, this.pushUnacked - bytes);
-    if (this.pushPaused && this.pushUnacked < CREDIT_WINDOW / 2) {
-      this.pushPaused = false;
-      if (this.channel) this.channel.resume();
-      else this.exchange?.resumeServerStream();
-    }
+    this.pushGate.credit(bytes);
   }
 
-  /** Server messages share the credit rule of replies (messages.ts): past the window, pause the source. */
   private pushOut(json: string): void {
     this.out.push(this.sid, json);
-    this.pushUnacked += json.length;
-    if (this.pushUnacked >= CREDIT_WINDOW && !this.pushPaused) {
-      this.pushPaused = true;
-      if (this.channel) this.channel.pause();
-      else this.exchange?.pauseServerStream();
-    }
+    this.pushGate.sent(json.length);
   }
 
   /** Fail requests whose deadline passed; called by the registry's sweep, not a timer per request. */

@@ -3,6 +3,7 @@
  * Streamable HTTP (stateful) or the legacy HTTP+SSE transport. Tools:
  *  - `echo {text}` -> text content `text`
  *  - `notify {text}` -> sends a `notifications/message` (logging) first, then returns `done`
+ *  - `ask_unrelated {text}` -> a sampling request on the standalone stream, returns its text
  * Every request's method, URL and headers are recorded for assertions.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -38,6 +39,12 @@ function buildServer(): McpServer {
   server.registerTool('notify', { description: 'log then answer', inputSchema: { text: z.string() } }, async ({ text }, extra) => {
     await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: text } });
     return { content: [{ type: 'text', text: 'done' }] };
+  });
+  // Sampling NOT tied to the call (no relatedRequestId): the SDK sends it on the standalone GET
+  // stream only, as Python's ctx.session.create_message without related_request_id does.
+  server.registerTool('ask_unrelated', { description: 'sample on the standalone stream', inputSchema: { text: z.string() } }, async ({ text }) => {
+    const r = await server.server.createMessage({ messages: [{ role: 'user', content: { type: 'text', text } }], maxTokens: 10 });
+    return { content: [{ type: 'text', text: r.content.type === 'text' ? r.content.text : '?' }] };
   });
   return server;
 }
