@@ -4,6 +4,7 @@
  * no child process behind.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { INIT_BODY, pidAlive, rawPost, startTestProxy, waitFor } from './helpers/proxy.js';
@@ -54,4 +55,40 @@ test('a request that outlives the drain is answered 503, not reset', async () =>
   assert.equal(body.id, 3);
   assert.equal(body.error.data.code, 'E_SHUTTING_DOWN');
   await waitFor(() => !pidAlive(pid), 5000, 'the child to end');
+});
+
+test('503s during the drain close their connection, so a reusing client meets no reset at exit', async () => {
+  const proxy = await startTestProxy(slowYaml);
+  const url = `${proxy.url}/slow/mcp`;
+  const { sid } = await session(url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (body: string): Promise<{ status: number; connection: string | undefined; socketClosed: Promise<void> }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid } }, (res) => {
+        const socket = req.socket!;
+        const socketClosed = new Promise<void>((r) => (socket.destroyed ? r() : socket.once('close', () => r())));
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, socketClosed }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    // A kept-alive connection exists before the drain starts.
+    const warm = await post(sleepCall(4, 1));
+    assert.equal(warm.status, 200);
+    const inflight = rawPost(url, sleepCall(5, 800), { 'mcp-session-id': sid });
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = proxy.close({ drainMs: 3000 });
+    await waitFor(() => proxy.core.shuttingDown || proxy.core.draining, 1000, 'draining');
+    const refused = await post(INIT_BODY.replace('"id":1', '"id":6'));
+    assert.equal(refused.status, 503);
+    assert.equal(refused.connection, 'close');
+    // The proxy ends the connection itself right after the answer.
+    await Promise.race([refused.socketClosed, new Promise((_, rej) => setTimeout(() => rej(new Error('connection left open')), 2000))]);
+    assert.equal((await inflight).status, 200);
+    await closing;
+  } finally {
+    agent.destroy();
+  }
 });

@@ -126,8 +126,12 @@ class NodeResponse implements HttpResponse {
     return this.raw.write(chunk);
   }
 
-  end(body?: string): HttpResponse {
+  end(body?: string, closeConnection?: boolean): HttpResponse {
     if (this.ended) return this;
+    if (closeConnection) {
+      this.headers.push(['connection', 'close']);
+      this.raw.shouldKeepAlive = false;
+    }
     this.head();
     this.ended = true;
     this.raw.end(body);
@@ -244,8 +248,21 @@ function match(segments: string[], parts: string[]): string[] | undefined {
 
 class NodeListener implements Listener {
   constructor(private readonly server: Server, readonly port: number) {}
+  /**
+   * Stop listening but keep kept-alive connections open through the drain, as uWS does: since
+   * Node 19, server.close() also closes idle keep-alive connections, and a client whose request
+   * was already on its way on one would meet a reset instead of the drain's 503 (which carries
+   * Connection: close, so the client then leaves on its own).
+   */
   stopAccepting(): void {
-    this.server.close();
+    const server = this.server;
+    const closeIdle = server.closeIdleConnections;
+    server.closeIdleConnections = () => undefined;
+    try {
+      server.close();
+    } finally {
+      server.closeIdleConnections = closeIdle;
+    }
   }
   closeAll(): void {
     this.server.closeAllConnections();

@@ -26,7 +26,8 @@ export interface HttpResponse {
   writeHeader(key: string, value: string): HttpResponse;
   /** False: buffered, wait for onWritable before writing more. */
   write(chunk: string): boolean;
-  end(body?: string): HttpResponse;
+  /** `closeConnection`: no keep-alive after this response (the client must reconnect). */
+  end(body?: string, closeConnection?: boolean): HttpResponse;
   endWithoutBody(reportedContentLength?: number): HttpResponse;
   cork(cb: () => void): HttpResponse;
   onAborted(cb: () => void): HttpResponse;

@@ -3,7 +3,7 @@
  * status plus JSON (or JSON-RPC error) body. Status lines and constant headers are built once.
  */
 import type { HttpResponse } from './http-types.js';
-import { type ErrorCode, WIRE, jsonRpcErrorBody } from '../errors.js';
+import { ErrorCode, WIRE, jsonRpcErrorBody } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -54,20 +54,27 @@ export interface ExtraHeaders {
   [name: string]: string;
 }
 
-/** Write a complete response. Must run inside the handler or inside `res.cork`. */
-export function writeResponse(res: HttpResponse, status: number, contentType: string | null, body: string, headers?: ExtraHeaders): void {
+/**
+ * Write a complete response. Must run inside the handler or inside `res.cork`. `close` ends the
+ * connection after it (no keep-alive), e.g. while the proxy is shutting down.
+ */
+export function writeResponse(res: HttpResponse, status: number, contentType: string | null, body: string, headers?: ExtraHeaders, close = false): void {
   res.writeStatus(statusLine(status));
   if (contentType) res.writeHeader('content-type', contentType);
   if (headers) for (const k in headers) res.writeHeader(k, headers[k]!);
-  res.end(body);
+  res.end(body, close);
 }
 
-/** A JSON-RPC error answer with the status and Retry-After the error table assigns to `code`. */
+/**
+ * A JSON-RPC error answer with the status and Retry-After the error table assigns to `code`.
+ * Shutdown answers also close the connection: a client that reused it would meet a reset when
+ * the process exits.
+ */
 export function writeError(res: HttpResponse, code: ErrorCode, message: string, id: JsonRpcId = null, headers?: ExtraHeaders): number {
   const wire = WIRE[code];
   const h: ExtraHeaders = headers ? { ...headers } : {};
   if (wire.retryAfter !== undefined) h['retry-after'] = String(wire.retryAfter);
-  writeResponse(res, wire.status, 'application/json', jsonRpcErrorBody(id, code, message), h);
+  writeResponse(res, wire.status, 'application/json', jsonRpcErrorBody(id, code, message), h, code === ErrorCode.ShuttingDown);
   return wire.status;
 }
 

@@ -6,7 +6,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
-import { MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import { type Envelope, MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
@@ -67,9 +67,10 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
   if (!known || !known.legacy) return reject(ErrorCode.UnknownSession, 'session not found');
   readBody(res, core.config.limits.maxBodyBytes, (body) => {
     if (st.aborted) return;
-    const late = (code: ErrorCode, message: string, method?: string): void => {
-      const status = writeErrorCorked(res, st, code, message);
-      core.logExchange(dest, sid, method, status, started, code);
+    // Once the body is parsed, refusals carry the request's id (when it has a usable one).
+    const late = (code: ErrorCode, message: string, env?: Envelope): void => {
+      const status = writeErrorCorked(res, st, code, message, env?.id ?? null);
+      core.logExchange(dest, sid, env?.method, status, started, code);
     };
     if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
     // Re-check: the stream may have closed while the body was arriving.
@@ -77,8 +78,8 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     if (!s || !s.stream || s.stream.done) return late(ErrorCode.UnknownSession, 'session not found (its stream is closed)');
     const env = parseEnvelope(body);
     const bad = frameProblem(env);
-    if (bad) return late(bad.code, bad.message, env.method);
-    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env.method);
+    if (bad) return late(bad.code, bad.message, env);
+    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
     const isRequest = env.kind === MsgKind.Request;
     const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);
     core.forward(reply, isRequest ? FrameKind.Request : FrameKind.OneWay, env.method === 'initialize', body);

@@ -6,7 +6,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
-import { MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import { type Envelope, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { acceptsBoth, acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
@@ -44,33 +44,34 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
 
   readBody(res, core.config.limits.maxBodyBytes, (body) => {
     if (st.aborted) return;
-    const late = (code: ErrorCode, message: string, method?: string): void => {
-      const status = writeErrorCorked(res, st, code, message);
-      core.logExchange(dest, sidHeader, method, status, started, code);
+    // Once the body is parsed, refusals carry the request's id (when it has a usable one).
+    const late = (code: ErrorCode, message: string, env?: Envelope): void => {
+      const status = writeErrorCorked(res, st, code, message, env?.id ?? null);
+      core.logExchange(dest, sidHeader, env?.method, status, started, code);
     };
     if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
     const env = parseEnvelope(body);
     const bad = frameProblem(env);
-    if (bad) return late(bad.code, bad.message, env.method);
+    if (bad) return late(bad.code, bad.message, env);
 
     if (isInitialize(env)) {
-      if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env.method);
+      if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env);
       if (sidHeader && !core.store.get(sidHeader, dest)) {
         core.log.warn({ dest, staleSession: sidHeader }, 'initialize with an unknown session id: starting a new session');
       }
       const worker = core.supervisor.pick();
-      if (worker < 0 || !core.hasRoom(worker)) return late(ErrorCode.Overloaded, 'proxy is at capacity, retry shortly', env.method);
+      if (worker < 0 || !core.hasRoom(worker)) return late(ErrorCode.Overloaded, 'proxy is at capacity, retry shortly', env);
       const s = core.store.create(dest, worker, false);
-      if (!s) return late(ErrorCode.SessionTableFull, 'session table is full, retry later', env.method);
+      if (!s) return late(ErrorCode.SessionTableFull, 'session table is full, retry later', env);
       const reply = new PostReply(core, core.rid(), worker, s, env.method, res, env.id, true);
       st.reply = reply;
       core.forward(reply, FrameKind.Request, true, body);
       return;
     }
-    if (!sidHeader) return late(ErrorCode.MissingSession, 'Mcp-Session-Id header is required (initialize first)', env.method);
+    if (!sidHeader) return late(ErrorCode.MissingSession, 'Mcp-Session-Id header is required (initialize first)', env);
     const s = core.store.get(sidHeader, dest);
-    if (!s) return late(ErrorCode.UnknownSession, 'session not found: initialize a new session', env.method);
-    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env.method);
+    if (!s) return late(ErrorCode.UnknownSession, 'session not found: initialize a new session', env);
+    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
     const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
     st.reply = reply;
     core.forward(reply, env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay, false, body);
