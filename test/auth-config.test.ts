@@ -68,6 +68,7 @@ auth:
       scopePrefix: 'mcp:',
       requireScope: true,
       clientClaim: 'sub',
+      typ: null,
       jwksCooldownMs: 30_000,
       jwksCacheMaxAgeMs: 600_000,
       jwksTimeoutMs: 5_000,

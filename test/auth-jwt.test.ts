@@ -205,6 +205,18 @@ describe('JWT access tokens against a real JWKS', () => {
   });
 });
 
+test('typ: at+jwt refuses tokens of another type (an ID token is not an access token)', async () => {
+  const a = authn('    typ: at+jwt\n');
+  assert.equal((await decide(a, await token())).ok, true, 'the helper signs typ at+jwt');
+  const now = Math.floor(Date.now() / 1000);
+  const idToken = await new SignJWT({ scope: 'mcp:github' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+    .setIssuer(ISS).setAudience(AUD).setSubject('user-1').setExpirationTime(now + 300)
+    .sign(k1.privateKey);
+  assertInvalid(await decide(a, idToken));
+  assert.equal((await decide(authn(), idToken)).ok, true, 'unchecked by default');
+});
+
 describe('scopes narrow auth.jwt.destinations', () => {
   test('mcp:files grants files only; github -> 403 insufficient_scope with the scope to ask for', async () => {
     const a = authn();

@@ -52,7 +52,7 @@ export async function run(time = 500): Promise<Row[]> {
   await once(server, 'listening');
   const jwtAuth = new Authenticator(authConfig({}, {
     issuer: 'https://as.example', audience: ['https://mcp.example'], jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`, destinations: ['*'], resource: 'https://mcp.example',
-    algorithms: ['ES256'], clockSkewS: 30, scopePrefix: 'mcp:', requireScope: true, clientClaim: 'sub',
+    algorithms: ['ES256'], clockSkewS: 30, scopePrefix: 'mcp:', requireScope: true, clientClaim: 'sub', typ: null,
     jwksCooldownMs: 30_000, jwksCacheMaxAgeMs: 600_000, jwksTimeoutMs: 5_000, limits: NO_LIMITS,
   }), { jwt: { cacheTtlMs: 3_600_000 } });
   const primed = jwtAuth.authenticate(`Bearer ${es.token}`, 'd', '127.0.0.1');

@@ -102,6 +102,7 @@ export class JwtVerifier {
         algorithms: this.cfg.algorithms,
         clockTolerance: this.cfg.clockSkewS,
         requiredClaims: ['exp'],
+        ...(this.cfg.typ !== null ? { typ: this.cfg.typ } : {}),
       }));
     } catch (err) {
       return failure(err);

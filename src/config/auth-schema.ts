@@ -72,6 +72,8 @@ const JwtSchema = z.strictObject({
   scope_prefix: z.string().regex(SCOPE_CHARS, { error: 'must consist of scope characters (no spaces, quotes or backslashes)' }).default('mcp:'),
   require_scope: z.boolean().default(true),
   client_claim: z.string().min(1).default('sub'),
+  /** e.g. `at+jwt` (RFC 9068 §4); unset = the header's typ is not checked (many issuers send `JWT`). */
+  typ: z.string().min(1).optional(),
   jwks_cooldown_ms: int(0, MAX_MS).default(30_000),
   jwks_cache_max_age_ms: int(1_000, MAX_MS).default(600_000),
   jwks_timeout_ms: int(100, 60_000).default(5_000),
@@ -183,6 +185,7 @@ export function toAuthConfig(p: ParsedAuth): AuthConfig {
       scopePrefix: j.scope_prefix,
       requireScope: j.require_scope,
       clientClaim: j.client_claim,
+      typ: j.typ ?? null,
       jwksCooldownMs: j.jwks_cooldown_ms,
       jwksCacheMaxAgeMs: j.jwks_cache_max_age_ms,
       jwksTimeoutMs: j.jwks_timeout_ms,

@@ -138,6 +138,8 @@ export interface JwtConfig {
   requireScope: boolean;
   /** The claim that names the client (`jwt:<value>`). */
   clientClaim: string;
+  /** Required JOSE header `typ` (e.g. `at+jwt`), or null: not checked. */
+  typ: string | null;
   /** Least time between two JWKS fetches (an unknown `kid` refetches at most this often). */
   jwksCooldownMs: number;
   jwksCacheMaxAgeMs: number;
