@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { Authenticator, isPending, type AuthResult } from '../src/auth/authenticator.js';
+import { Authenticator, authFailHeaders, isPending, type AuthResult } from '../src/auth/authenticator.js';
 import { FailureLog } from '../src/auth/fail-log.js';
 import { InflightCounter } from '../src/auth/inflight.js';
 import { RateLimiter } from '../src/auth/rate-limiter.js';
@@ -107,7 +107,10 @@ describe('limits through the Authenticator', () => {
     for (let i = 0; i < 3; i++) assert.equal(sync(a.authenticate(`Bearer ${ENV.T}`, 'github', '10.0.0.1')).ok, true);
     const r = sync(a.authenticate(`Bearer ${ENV.T}`, 'files', '10.0.0.2'));
     assert.equal(r.ok, false);
-    if (!r.ok) assert.deepEqual([r.status, r.code, r.retryAfter, r.wwwAuthenticate], [429, 'E_RATE_LIMITED', 20, null]);
+    if (!r.ok) {
+      assert.deepEqual([r.status, r.code, r.retryAfter, r.wwwAuthenticate], [429, 'E_RATE_LIMITED', 20, null]);
+      assert.deepEqual(authFailHeaders(r), { 'retry-after': '20' });
+    }
     now += 20_000;
     assert.equal(sync(a.authenticate(`Bearer ${ENV.T}`, 'github', '10.0.0.1')).ok, true);
   });

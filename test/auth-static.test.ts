@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { Authenticator, isPending, type AuthResult } from '../src/auth/authenticator.js';
+import { Authenticator, authFailHeaders, isPending, type AuthResult } from '../src/auth/authenticator.js';
 import { parseAuthorization } from '../src/auth/bearer.js';
 import { StaticTokens } from '../src/auth/static-tokens.js';
 import { configWith, capturedLog } from './helpers/auth-config.js';
@@ -48,6 +48,7 @@ describe('static bearer tokens', () => {
       assert.equal(r.status, 401);
       assert.equal(r.wwwAuthenticate, 'Bearer realm="mithril-proxy"');
       assert.match(r.message, /authentication required/);
+      assert.deepEqual(authFailHeaders(r), { 'www-authenticate': 'Bearer realm="mithril-proxy"' });
     }
   });
 

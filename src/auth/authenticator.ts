@@ -59,6 +59,14 @@ export interface AuthenticatorDeps {
   jwt?: JwtVerifierOptions;
 }
 
+/** The headers an AuthFail answer carries (`WWW-Authenticate`, `Retry-After`), for writeError. */
+export function authFailHeaders(f: AuthFail): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (f.wwwAuthenticate !== null) h['www-authenticate'] = f.wwwAuthenticate;
+  if (f.retryAfter !== null) h['retry-after'] = String(f.retryAfter);
+  return h;
+}
+
 export function isPending(r: AuthResult | Promise<AuthResult>): r is Promise<AuthResult> {
   return r instanceof Promise;
 }
