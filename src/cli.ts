@@ -4,7 +4,7 @@
  * `serve` without a file (and without MITHRIL_CONFIG) runs the built-in demo.
  */
 import { parseArgs } from 'node:util';
-import { offLoopbackProblem } from './config/auth-schema.js';
+import { offLoopbackProblem, reloadAuthProblem } from './config/auth-schema.js';
 import { demoConfig } from './config/demo.js';
 import { type LoadResult, formatProblems, loadConfigFile } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
@@ -71,6 +71,8 @@ async function serve(config: ProxyConfig, file: string | undefined): Promise<voi
     if (!file) return void log.warn('SIGHUP ignored: serving the built-in demo, there is no file to reload');
     void loadConfigFile(file).then(async (r) => {
       if (!r.ok) return void log.error({ problems: r.problems }, 'config reload refused: the file has problems');
+      const exposed = reloadAuthProblem(config.listen.host, r.config.auth);
+      if (exposed !== null) return void log.error({ problems: [`listen.host: ${exposed}`] }, 'config reload refused: the file has problems');
       await proxy.reload(r.config);
     }, (err: unknown) => log.error({ err: (err as Error).message }, 'config reload failed'));
   });

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../src/config/load.js';
-import { authCrossFieldIssues, offLoopbackProblem } from '../src/config/auth-schema.js';
+import { authCrossFieldIssues, offLoopbackProblem, reloadAuthProblem } from '../src/config/auth-schema.js';
 import { isLoopbackHost, isSafeFetchUrl } from '../src/auth/loopback.js';
 import type { ProxyConfig } from '../src/config/types.js';
 import { DESTS } from './helpers/auth-config.js';
@@ -180,6 +180,13 @@ auth:
     assert.equal(offLoopbackProblem('127.0.0.1', { clients: 0, jwt: false, anonymous: false }), null);
     assert.match(offLoopbackProblem('0.0.0.0', { clients: 0, jwt: false, anonymous: false }) ?? '', /not a loopback address/);
     assert.equal(offLoopbackProblem('0.0.0.0', { clients: 0, jwt: true, anonymous: false }), null);
+  });
+
+  test('a reload that drops auth is refused while bound off loopback (a --host override), allowed on loopback', () => {
+    const noAuth = ok('').auth;
+    assert.match(reloadAuthProblem('0.0.0.0', noAuth) ?? '', /not a loopback address/);
+    assert.equal(reloadAuthProblem('127.0.0.1', noAuth), null);
+    assert.equal(reloadAuthProblem('0.0.0.0', ok('auth: { anonymous: true }').auth), null);
   });
 
   test('loopback is parsed, not prefix-matched', () => {

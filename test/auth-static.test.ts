@@ -117,6 +117,13 @@ describe('parseAuthorization', () => {
 });
 
 describe('anonymous access', () => {
+  test('anonymous_limits.destinations without any credentials configured: outside the list -> 403', () => {
+    const a = new Authenticator(configWith('auth: { anonymous_limits: { destinations: [files] } }').auth);
+    const r = sync(a.authenticate('', 'github', '127.0.0.1'));
+    assert.equal(r.ok ? 0 : r.status, 403);
+    assert.equal(sync(a.authenticate('', 'files', '127.0.0.1')).ok, true);
+  });
+
   test('no auth configured (loopback): every request is anon:<address>, even with a token it does not judge', () => {
     const a = new Authenticator(configWith('').auth);
     assert.equal(a.enabled, false);
@@ -130,7 +137,7 @@ describe('anonymous access', () => {
     assert.equal(anon.ok && anon.client, 'anon:192.168.1.20');
     assert.equal(anon.ok && anon.limits.requestsPerMinute, 60);
     const outside = sync(a.authenticate('', 'github', '192.168.1.20'));
-    assert.equal(outside.ok ? 0 : outside.status, 403);
+    assert.equal(outside.ok ? 0 : outside.status, 401, 'a credential would help, so 401 (not 403)');
     const bad = sync(a.authenticate('Bearer wrong-token-0123456789abcdef', 'files', '192.168.1.20'));
     assert.equal(bad.ok ? 0 : bad.status, 401);
     const alice = sync(a.authenticate(`Bearer ${ENV.ALICE}`, 'github', '192.168.1.20'));

@@ -106,7 +106,11 @@ export class Authenticator {
     const cred = parseAuthorization(authorization);
     if (!this.enabled || (cred.kind === 'none' && this.cfg.anonymous)) {
       // Without auth configured a client's token is not ours to judge; it is never forwarded either.
-      if (!this.anonDests.has(dest)) return this.forbidden(dest, remote, anonymousClient(remote), null);
+      if (!this.anonDests.has(dest)) {
+        // With credentials configured, logging in could help: say so (401) rather than a flat 403.
+        if (this.enabled) return this.unauthorized(dest, remote, 'no credentials', false);
+        return this.forbidden(dest, remote, anonymousClient(remote), null);
+      }
       return this.admitted({ ok: true, client: anonymousClient(remote), kind: 'anonymous', limits: this.cfg.anonymousAccess.limits }, dest, remote);
     }
     if (cred.kind === 'none') return this.unauthorized(dest, remote, 'no credentials', false);

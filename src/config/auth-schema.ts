@@ -160,6 +160,14 @@ export function offLoopbackProblem(host: string, auth: { clients: number; jwt: b
   return `${host} is not a loopback address and auth has no clients or jwt: anyone who can reach the port could use every destination (configure auth.clients or auth.jwt, or set auth.anonymous: true to serve without credentials)`;
 }
 
+/**
+ * A reload keeps the running listen address, which may differ from the file's (a `--host`
+ * override): the incoming auth section must still be enough for the address actually bound.
+ */
+export function reloadAuthProblem(runningHost: string, incoming: AuthConfig): string | null {
+  return offLoopbackProblem(runningHost, { clients: Object.keys(incoming.clients).length, jwt: incoming.jwt !== null, anonymous: incoming.anonymous });
+}
+
 // ---- the resolved section ------------------------------------------------------------------------
 
 function limitsOf(p: { max_sessions?: number | undefined; requests_per_minute?: number | undefined }): ClientLimitsConfig {
