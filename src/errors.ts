@@ -96,7 +96,7 @@ export const WIRE: Readonly<Record<ErrorCode, WireShape>> = {
   E_SLOW_CONSUMER: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 1 },
   E_UNAUTHORIZED: { status: 401, rpc: JsonRpcCode.Unauthorized },
   E_FORBIDDEN_DESTINATION: { status: 403, rpc: JsonRpcCode.Unauthorized },
-  // The per-client answers carry their own Retry-After (AuthFail.retryAfter); these are floors.
+  // Defaults: the auth module computes the real wait (AuthFail.retryAfter) and passes it as a header.
   E_RATE_LIMITED: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 1 },
   E_TOO_MANY_SESSIONS: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 10 },
   E_SESSION_INFLIGHT: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 1 },
