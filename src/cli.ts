@@ -4,6 +4,7 @@
  * `serve` without a file (and without MITHRIL_CONFIG) runs the built-in demo.
  */
 import { parseArgs } from 'node:util';
+import { offLoopbackProblem, reloadAuthProblem } from './config/auth-schema.js';
 import { demoConfig } from './config/demo.js';
 import { type LoadResult, formatProblems, loadConfigFile } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
@@ -21,12 +22,25 @@ function fail(message: string, code = 2): never {
 }
 
 async function resolveConfig(file: string | undefined, overrides: { port?: number; host?: string }): Promise<ProxyConfig> {
-  if (!file) return demoConfig(overrides);
+  if (!file) {
+    try {
+      return demoConfig(overrides);
+    } catch (err) {
+      // Only an override can make the demo invalid (e.g. --host 0.0.0.0: off loopback without auth).
+      fail(`mithril-proxy: ${(err as Error).message}`, 1);
+    }
+  }
   const r: LoadResult = await loadConfigFile(file);
   if (!r.ok) fail(formatProblems(r.problems), 1);
   const cfg = r.config;
   if (overrides.port !== undefined) cfg.listen.port = overrides.port;
-  if (overrides.host !== undefined) cfg.listen.host = overrides.host;
+  if (overrides.host !== undefined) {
+    cfg.listen.host = overrides.host;
+    // The file was validated with its own listen.host; the override must meet the same rule.
+    const a = cfg.auth;
+    const problem = offLoopbackProblem(overrides.host, { clients: Object.keys(a.clients).length, jwt: a.jwt !== null, anonymous: a.anonymous });
+    if (problem !== null) fail(`--host: ${problem}`, 1);
+  }
   return cfg;
 }
 
@@ -57,6 +71,8 @@ async function serve(config: ProxyConfig, file: string | undefined): Promise<voi
     if (!file) return void log.warn('SIGHUP ignored: serving the built-in demo, there is no file to reload');
     void loadConfigFile(file).then(async (r) => {
       if (!r.ok) return void log.error({ problems: r.problems }, 'config reload refused: the file has problems');
+      const exposed = reloadAuthProblem(config.listen.host, r.config.auth);
+      if (exposed !== null) return void log.error({ problems: [`listen.host: ${exposed}`] }, 'config reload refused: the file has problems');
       await proxy.reload(r.config);
     }, (err: unknown) => log.error({ err: (err as Error).message }, 'config reload failed'));
   });

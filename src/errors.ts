@@ -31,6 +31,12 @@ export const ErrorCode = {
   WorkerLost: 'E_WORKER_LOST',
   ShuttingDown: 'E_SHUTTING_DOWN',
   SlowConsumer: 'E_SLOW_CONSUMER',
+  Unauthorized: 'E_UNAUTHORIZED',
+  ForbiddenDestination: 'E_FORBIDDEN_DESTINATION',
+  RateLimited: 'E_RATE_LIMITED',
+  TooManySessions: 'E_TOO_MANY_SESSIONS',
+  SessionInflight: 'E_SESSION_INFLIGHT',
+  AuthUnavailable: 'E_AUTH_UNAVAILABLE',
   Internal: 'E_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -48,6 +54,10 @@ export const JsonRpcCode = {
   SessionNotFound: -32002,
   /** Proxy-side: at capacity, retry later. */
   Overloaded: -32003,
+  /** Proxy-side: missing or bad credentials, or a destination the client may not use. */
+  Unauthorized: -32004,
+  /** Proxy-side: this client (or session) is over its own limit; retry after Retry-After. */
+  RateLimited: -32005,
 } as const;
 
 export interface WireShape {
@@ -84,6 +94,14 @@ export const WIRE: Readonly<Record<ErrorCode, WireShape>> = {
   E_WORKER_LOST: { status: 502, rpc: JsonRpcCode.UpstreamError },
   E_SHUTTING_DOWN: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 5 },
   E_SLOW_CONSUMER: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 1 },
+  E_UNAUTHORIZED: { status: 401, rpc: JsonRpcCode.Unauthorized },
+  E_FORBIDDEN_DESTINATION: { status: 403, rpc: JsonRpcCode.Unauthorized },
+  // Defaults: the auth module computes the real wait (AuthFail.retryAfter) and passes it as a header.
+  E_RATE_LIMITED: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 1 },
+  E_TOO_MANY_SESSIONS: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 10 },
+  E_SESSION_INFLIGHT: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 1 },
+  // The JWKS could not be fetched: not the client's fault, so not a 401 that would send it to re-authorize.
+  E_AUTH_UNAVAILABLE: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 5 },
   E_INTERNAL: { status: 500, rpc: JsonRpcCode.Internal },
 };
 

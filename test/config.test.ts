@@ -88,6 +88,7 @@ describe('valid configs', () => {
   test('a full config maps every key', () => {
     const c = ok(`
 listen: { host: 0.0.0.0, port: 0 }
+auth: { anonymous: true }
 workers: 3
 max_sessions: 500
 session_idle_ms: 1000

@@ -5,6 +5,7 @@
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { run as auth } from './auth.bench.js';
 import { run as envelope } from './envelope.bench.js';
 import { run as sessionTable } from './session-table.bench.js';
 import { run as sseParse } from './sse-parse.bench.js';
@@ -13,6 +14,7 @@ import { run as threadMessaging } from './thread-messaging.bench.js';
 type Row = Record<string, string | number>;
 
 const SUITES: ReadonlyArray<[string, (time: number) => Promise<Row[]>]> = [
+  ['auth', auth],
   ['envelope', envelope],
   ['session-table', sessionTable],
   ['sse-parse', sseParse],

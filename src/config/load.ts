@@ -14,6 +14,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Destination, ProxyConfig, Timeouts } from './types.js';
+import { toAuthConfig } from './auth-schema.js';
 import {
   buildConfigSchema,
   crossFieldIssues,
@@ -262,6 +263,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       maxPendingPushes: p.limits.max_pending_pushes,
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
     },
+    auth: toAuthConfig(p.auth),
     destinations,
     source,
   };

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { authCrossFieldIssues, authSchema } from './auth-schema.js';
 
 export const DESTINATION_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** RFC 9110 token: what a header field name may consist of. */
@@ -190,6 +191,7 @@ export function buildConfigSchema(ctx: ResolveContext) {
     // that its type is checked and it is not an unknown key.
     secrets_file: z.string().min(1).optional(),
     limits: LimitsSchema.prefault({}),
+    auth: authSchema(ctx).prefault({}),
     destinations: z.record(z.string(), destinationSchema(ctx)),
   });
 }
@@ -212,7 +214,7 @@ export interface RawIssue {
  * header names that differ only in case.
  */
 export function crossFieldIssues(raw: unknown): RawIssue[] {
-  const issues: RawIssue[] = [];
+  const issues: RawIssue[] = authCrossFieldIssues(raw);
   const dests = asRecord(asRecord(raw)?.destinations);
   if (dests === undefined) return issues; // missing or not a mapping: the schema reports it
   const names = Object.keys(dests);

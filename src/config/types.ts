@@ -94,7 +94,67 @@ export interface ProxyConfig {
   allowedOrigins: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   limits: Limits;
+  /** Downstream client authentication and per-client limits (`auth:`). */
+  auth: AuthConfig;
   destinations: Record<string, Destination>;
   /** Absolute path of the file this came from; null for the built-in demo. */
   source: string | null;
+}
+
+// ---- client authentication (auth:) -------------------------------------------------------------
+
+/** null = no limit. */
+export interface ClientLimitsConfig {
+  /** Live sessions one client may hold; more -> 429 + Retry-After. */
+  maxSessions: number | null;
+  /** HTTP requests per minute (token bucket, a minute's worth of burst); more -> 429 + Retry-After. */
+  requestsPerMinute: number | null;
+}
+
+export interface StaticClient {
+  name: string;
+  /** Resolved from ${secret:} / ${env:}. Never logged. */
+  token: string;
+  /** Destination or virtual server names, or "*". */
+  destinations: string[];
+  limits: ClientLimitsConfig;
+}
+
+export interface JwtConfig {
+  /** Compared exactly with `iss` (no URL normalisation: issuers differ by a trailing slash). */
+  issuer: string;
+  /** A token's `aud` must contain one of these. */
+  audience: string[];
+  jwksUrl: string;
+  /** What any valid token may use, before scopes narrow it. */
+  destinations: string[];
+  /** Public base URL of the proxy (no trailing slash): RFC 9728 resource identifiers derive from it. */
+  resource: string;
+  algorithms: string[];
+  clockSkewS: number;
+  /** Scope `<prefix><dest>` grants dest, `<prefix>*` grants every destination in `destinations`. */
+  scopePrefix: string;
+  /** false: scopes are not consulted, `destinations` alone decides. */
+  requireScope: boolean;
+  /** The claim that names the client (`jwt:<value>`). */
+  clientClaim: string;
+  /** Required JOSE header `typ` (e.g. `at+jwt`), or null: not checked. */
+  typ: string | null;
+  /** Least time between two JWKS fetches (an unknown `kid` refetches at most this often). */
+  jwksCooldownMs: number;
+  jwksCacheMaxAgeMs: number;
+  jwksTimeoutMs: number;
+  /** Applied per token subject. */
+  limits: ClientLimitsConfig;
+}
+
+export interface AuthConfig {
+  /** Serve requests that carry no credentials (as `anon:<address>`). */
+  anonymous: boolean;
+  /** What an anonymous client may use, limits keyed by its remote address. */
+  anonymousAccess: { destinations: string[]; limits: ClientLimitsConfig };
+  /** Requests one session may have in flight; more -> 429 for that session only. */
+  perSessionInflight: number;
+  clients: Record<string, StaticClient>;
+  jwt: JwtConfig | null;
 }
