@@ -262,6 +262,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       maxPendingPushes: p.limits.max_pending_pushes,
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
     },
+    admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
     destinations,
     source,
   };
