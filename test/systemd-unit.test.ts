@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { INIT_BODY, rawPost, startTestProxy } from './helpers/proxy.js';
 
 const run = promisify(execFile);
 const UNIT = fileURLToPath(new URL('../../systemd/mithril-proxy.service', import.meta.url));
@@ -39,6 +40,39 @@ test('the unit gives npx a writable HOME and npm cache under ProtectSystem=stric
   // systemd makes /var/cache/NAME and /var/lib/NAME writable for User= even under strict.
   assert.equal(e.get('HOME'), `/var/lib/${state}`);
   assert.ok(e.get('npm_config_cache')?.startsWith(`/var/cache/${cache}/`), 'npm cache inside CacheDirectory');
+});
+
+test("a stdio child gets the unit's HOME and npm/XDG cache locations, and none of the proxy's other variables", async () => {
+  const e = env();
+  const names = ['HOME', 'npm_config_cache', 'XDG_CACHE_HOME', 'MITHRIL_CONFIG', 'MITHRIL_UNIT_TEST_SECRET'];
+  const saved = names.map((n) => [n, process.env[n]] as const);
+  for (const n of ['HOME', 'npm_config_cache', 'XDG_CACHE_HOME', 'MITHRIL_CONFIG']) process.env[n] = e.get(n)!;
+  process.env.MITHRIL_UNIT_TEST_SECRET = 'must-not-reach-children';
+  // Workers copy process.env when they start, so the variables are set before the proxy starts.
+  const server = fileURLToPath(new URL('../../test/fixtures/stdio/env-server.mjs', import.meta.url));
+  let proxy;
+  try {
+    proxy = await startTestProxy(`  envy:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ${JSON.stringify([server, ...names])}\n`);
+  } finally {
+    for (const [n, v] of saved) {
+      if (v === undefined) delete process.env[n];
+      else process.env[n] = v;
+    }
+  }
+  try {
+    const r = await rawPost(`${proxy.url}/envy/mcp`, INIT_BODY);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { result: { env: Record<string, string | null> } };
+    assert.deepEqual(body.result.env, {
+      HOME: e.get('HOME'),
+      npm_config_cache: e.get('npm_config_cache'),
+      XDG_CACHE_HOME: e.get('XDG_CACHE_HOME'),
+      MITHRIL_CONFIG: null,
+      MITHRIL_UNIT_TEST_SECRET: null,
+    });
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('the unit keeps what node and its stdio children need', () => {
