@@ -287,7 +287,7 @@ describe('StdioChild', () => {
     assert.equal(env.CONFIGURED_VAR, 'yes');
     assert.equal(env.MITHRIL_STDIO_TEST_ONLY, undefined);
     assert.equal(env.PATH, process.env.PATH);
-    for (const k of Object.keys(env)) assert.ok(['PATH', 'HOME', 'LANG', 'CONFIGURED_VAR'].includes(k), `unexpected ${k}`);
+    for (const k of Object.keys(env)) assert.ok(['PATH', 'HOME', 'LANG', 'npm_config_cache', 'XDG_CACHE_HOME', 'CONFIGURED_VAR'].includes(k), `unexpected ${k}`);
     assert.equal((await rpc(ch, h, 'cwd')).result!.cwd, cwd);
     await ch.close();
   });
