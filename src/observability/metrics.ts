@@ -75,6 +75,8 @@ export class Metrics {
   /** Last snapshot per worker index, and the sum of those of workers that died (kept monotonic). */
   private readonly lastStats: Array<WorkerStatsSnapshot | undefined> = [];
   private readonly retired: WorkerStatsSnapshot = { latency: [], restarts: [], exits: [] };
+  /** Bumped per worker death: a snapshot asked for before the death must not land after it. */
+  private readonly epochs: number[] = [];
 
   constructor(sources: GaugeSources) {
     this.sources = sources;
@@ -177,6 +179,7 @@ export class Metrics {
 
   /** A worker died: its counters so far stay in the totals (counters never go backwards). */
   workerLost(worker: number): void {
+    this.epochs[worker] = (this.epochs[worker] ?? 0) + 1;
     const last = this.lastStats[worker];
     this.lastStats[worker] = undefined;
     if (!last) return;
@@ -233,9 +236,10 @@ export class Metrics {
 
   /** Live workers' snapshots (a worker that did not answer counts with its last one) plus the dead ones'. */
   private async workerRound(): Promise<WorkerStatsSnapshot[]> {
+    const asked = [...this.epochs];
     const fresh = this.core ? await this.core.workerStats() : [];
     fresh.forEach((s, w) => {
-      if (s) this.lastStats[w] = s;
+      if (s && (asked[w] ?? 0) === (this.epochs[w] ?? 0)) this.lastStats[w] = s;
     });
     const out: WorkerStatsSnapshot[] = [this.retired];
     for (const s of this.lastStats) if (s) out.push(s);
