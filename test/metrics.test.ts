@@ -122,3 +122,19 @@ test('a worker that dies keeps its counted numbers in the totals (counters never
   assert.equal(total(m1, 'mithril_stdio_restarts_total'), restarts0);
   assert.equal(total(m1, 'mithril_workers_up'), 2);
 });
+
+test('auth failures and rate-limited requests count by reason/scope, with a bounded label set', async () => {
+  const metrics = proxy.core.metrics;
+  for (let i = 0; i < 3; i++) metrics.authFailure('invalid_token');
+  metrics.authFailure('missing');
+  for (let i = 0; i < 5; i++) metrics.rateLimited('client');
+  // A module passing client-derived text cannot grow the series set: past 64 values, "other".
+  for (let i = 0; i < 100; i++) metrics.authFailure(`junk-${i}`);
+  const m = await scrape(proxy.url);
+  assert.equal(total(m, 'mithril_auth_failures_total', { reason: 'invalid_token' }), 3);
+  assert.equal(total(m, 'mithril_auth_failures_total', { reason: 'missing' }), 1);
+  assert.equal(total(m, 'mithril_rate_limited_total', { scope: 'client' }), 5);
+  const reasons = new Set(m.samples.filter((s) => s.name === 'mithril_auth_failures_total').map((s) => s.labels.reason));
+  assert.equal(reasons.size, 65, '64 distinct reasons plus "other"');
+  assert.equal(total(m, 'mithril_auth_failures_total'), 104);
+});
