@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 import type { AddressInfo } from 'node:net';
+import { scrape, total } from './helpers/prom.js';
 import { httpYaml, rawPost, startTestProxy, waitFor } from './helpers/proxy.js';
 import type { ProxyHandle } from '../src/proxy.js';
 
@@ -143,6 +144,10 @@ test('a reader that stays behind past slow_reader_ms is disconnected; other sess
       res.on('end', () => resolve());
     });
     assert.ok(!text.includes('"id":2'), 'the cut stream carries no result');
+    // Operators see the cut: one slow-reader cut, and the exchange counted as a 503 tools/call.
+    const m = await scrape(strict.url);
+    assert.equal(total(m, 'mithril_slow_reader_cuts_total', { dest: 'big' }), 1);
+    assert.equal(total(m, 'mithril_requests_total', { dest: 'big', method: 'tools/call', status: '503' }), 1);
     // The session is still usable by a reader that keeps up.
     const ok = await rawPost(url, '{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}');
     assert.equal(ok.status, 200);

@@ -191,13 +191,13 @@ describe('LineSplitter', () => {
 });
 
 describe('StdioChild', () => {
-  test('minimalEnv keeps only PATH, HOME, LANG plus extras', () => {
+  test('minimalEnv keeps only PATH, HOME, LANG, the npm/XDG cache locations, plus extras', () => {
     process.env.MITHRIL_STDIO_TEST_ONLY = 'must-not-leak';
     try {
       const env = minimalEnv({ EXTRA: '1' });
       assert.equal(env.MITHRIL_STDIO_TEST_ONLY, undefined);
       assert.equal(env.EXTRA, '1');
-      for (const k of Object.keys(env)) assert.ok(['PATH', 'HOME', 'LANG', 'EXTRA'].includes(k), k);
+      for (const k of Object.keys(env)) assert.ok(['PATH', 'HOME', 'LANG', 'npm_config_cache', 'XDG_CACHE_HOME', 'EXTRA'].includes(k), k);
     } finally {
       delete process.env.MITHRIL_STDIO_TEST_ONLY;
     }
@@ -287,7 +287,7 @@ describe('StdioChild', () => {
     assert.equal(env.CONFIGURED_VAR, 'yes');
     assert.equal(env.MITHRIL_STDIO_TEST_ONLY, undefined);
     assert.equal(env.PATH, process.env.PATH);
-    for (const k of Object.keys(env)) assert.ok(['PATH', 'HOME', 'LANG', 'CONFIGURED_VAR'].includes(k), `unexpected ${k}`);
+    for (const k of Object.keys(env)) assert.ok(['PATH', 'HOME', 'LANG', 'npm_config_cache', 'XDG_CACHE_HOME', 'CONFIGURED_VAR'].includes(k), `unexpected ${k}`);
     assert.equal((await rpc(ch, h, 'cwd')).result!.cwd, cwd);
     await ch.close();
   });

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Destination, ProxyConfig } from '../src/config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
 import { createLogger } from '../src/observability/log.js';
+import { workerStats } from '../src/observability/worker-stats.js';
 import {
   FrameKind, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain,
 } from '../src/threads/messages.js';
@@ -48,6 +49,7 @@ function onFrame(m: FrameMsg): void {
   if (!dest) return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `unknown destination ${m.dest}`));
   if (m.init) {
     const session = registry.create(m.sid, dest);
+    sink.timed(session.latency);
     session.open().then(
       () => session.request(m.body, true, sink),
       (err: unknown) => {
@@ -62,6 +64,7 @@ function onFrame(m: FrameMsg): void {
   if (!session) {
     return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'no upstream session: initialize first'));
   }
+  if (m.kind === FrameKind.Request) sink.timed(session.latency);
   const send = (): void => {
     if (m.kind === FrameKind.Request) session.request(m.body, false, sink);
     else session.oneWay(m.body, sink);
@@ -98,6 +101,8 @@ function onMessage(m: ToWorkerMsg): void {
     case ToWorker.EndAll:
       registry.closeAll(5000).then(closeAllPools).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
+    case ToWorker.StatsRequest:
+      return post({ t: ToMain.Stats, rid: m.rid, stats: workerStats.snapshot() });
     case ToWorker.EvictDestinations:
       config = m.config;
       for (const d of m.dests) {

@@ -4,8 +4,9 @@
  * object built once per load); everything else is delegated.
  */
 import { ErrorCode } from '../errors.js';
+import { detailsAllowed, detailsPolicy, handleAdminSessions, healthBody, writeDetailsDenied } from './admin.js';
 import type { Core } from './core.js';
-import { writeError, writeResponse } from './http-util.js';
+import { remoteAddress, writeError, writeResponse } from './http-util.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
 import { applyCors, writePreflight } from './cors.js';
 import { originAllowed } from './origin.js';
@@ -71,10 +72,15 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
   app.options('/:name/message', preflight('POST'));
   app.any('/:name/message', notAllowed('POST'));
 
-  app.get('/healthz', (res) => {
-    writeResponse(res, 200, 'application/json', JSON.stringify({ status: core.draining ? 'draining' : 'ok', ...health() }));
+  // Operational details per admin.expose_metrics (admin.ts); `false`: no client auth in this build yet.
+  const details = (res: HttpResponse, req: HttpRequest): boolean =>
+    detailsAllowed(detailsPolicy(core.config.admin, false), remoteAddress(res), req.getHeader('authorization'));
+  app.get('/admin/sessions', (res, req) => handleAdminSessions(core, res, req, false));
+  app.get('/healthz', (res, req) => {
+    writeResponse(res, 200, 'application/json', healthBody(core, health, details(res, req)));
   });
-  app.get('/metrics', (res) => {
+  app.get('/metrics', (res, req) => {
+    if (!details(res, req)) return writeDetailsDenied(res, detailsPolicy(core.config.admin, false));
     const st = { aborted: false };
     res.onAborted(() => {
       st.aborted = true;

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ProxyConfig } from '../config/types.js';
 import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
 import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
@@ -15,6 +16,8 @@ import { type DownSession, type EndReason, SessionStore } from './sessions.js';
 import type { SseLimits } from './sse-stream.js';
 
 const END_SESSION_TIMEOUT_MS = 10_000;
+/** A scrape waits this long for each worker's counters; a late worker counts with its last snapshot. */
+const STATS_TIMEOUT_MS = 1000;
 
 export class Core implements ReplyHost, SupervisorHooks {
   config: ProxyConfig;
@@ -30,6 +33,8 @@ export class Core implements ReplyHost, SupervisorHooks {
   private nextRid = 1;
   private readonly replies = new Map<number, Reply>();
   private readonly waiters = new Map<number, () => void>();
+  /** Scrapes waiting for worker snapshots (at most one per worker per scrape; each times out). */
+  private readonly statsWaiters = new Map<number, (s: WorkerStatsSnapshot | undefined) => void>();
 
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
@@ -40,6 +45,37 @@ export class Core implements ReplyHost, SupervisorHooks {
     });
     this.metrics = metrics;
     this.log = log;
+    metrics.bind({
+      sessions: () => this.store.all(),
+      workerCount: () => this.supervisor.count,
+      inflight: (w) => this.supervisor.inflight(w),
+      workerStats: () => this.workerStats(),
+    });
+  }
+
+  /** Every worker's counters (observability/worker-stats.ts), by worker index; bounded in time. */
+  workerStats(): Promise<Array<WorkerStatsSnapshot | undefined>> {
+    const waits: Array<Promise<WorkerStatsSnapshot | undefined>> = [];
+    for (let w = 0; w < this.supervisor.count; w++) {
+      if (!this.supervisor.isUp(w)) {
+        waits.push(Promise.resolve(undefined));
+        continue;
+      }
+      const rid = this.rid();
+      waits.push(new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          this.statsWaiters.delete(rid);
+          resolve(undefined);
+        }, STATS_TIMEOUT_MS);
+        timer.unref();
+        this.statsWaiters.set(rid, (s) => {
+          clearTimeout(timer);
+          resolve(s);
+        });
+        this.supervisor.post(w, { t: ToWorker.StatsRequest, rid });
+      }));
+    }
+    return Promise.all(waits);
   }
 
   get sseLimits(): SseLimits {
@@ -134,16 +170,21 @@ export class Core implements ReplyHost, SupervisorHooks {
       this.supervisor.addInflight(r.worker, -1);
     }
     const ms = Date.now() - r.started;
-    this.metrics.request(r.session.dest, status, ms);
+    this.metrics.request(r.session.dest, r.method, status, ms);
     this.log.info({ dest: r.session.dest, sid: r.session.sid, method: r.method, status, ms, bytes: r.bytes }, 'request');
   }
 
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
   logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string): void {
     const ms = Date.now() - started;
-    this.metrics.request(dest, status, ms);
+    this.metrics.request(dest, method, status, ms);
     if (status >= 400) this.metrics.reject(note);
+    if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
     this.log.info({ dest, sid: sid || undefined, method, status, ms, note }, 'request');
+  }
+
+  slowReaderCut(dest: string): void {
+    this.metrics.slowReaderCut(dest);
   }
 
   initFailed(s: DownSession): void {
@@ -182,6 +223,11 @@ export class Core implements ReplyHost, SupervisorHooks {
         this.waiters.delete(msg.rid);
         return w?.();
       }
+      case ToMain.Stats: {
+        const w = this.statsWaiters.get(msg.rid);
+        this.statsWaiters.delete(msg.rid);
+        return w?.(msg.stats);
+      }
       case ToMain.Ready:
       case ToMain.ChildUp:
       case ToMain.ChildDown:
@@ -190,6 +236,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   }
 
   workerLost(worker: number): void {
+    this.metrics.workerLost(worker);
     for (const [rid, r] of this.replies) {
       if (r.worker !== worker) continue;
       r.fail(ErrorCode.WorkerLost, 'the worker thread serving this session stopped');

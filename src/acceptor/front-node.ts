@@ -178,6 +178,11 @@ class NodeResponse implements HttpResponse {
     return this;
   }
 
+  getRemoteAddressAsText(): ArrayBuffer {
+    const b = Buffer.from(this.req.socket.remoteAddress ?? '');
+    return asArrayBuffer(b);
+  }
+
   close(): HttpResponse {
     // A cut is ours, not the client's: no abort callback (uWS's close() is the same to us,
     // every abort path is idempotent).

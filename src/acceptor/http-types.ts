@@ -36,6 +36,8 @@ export interface HttpResponse {
   onWritable(cb: (offset: number) => boolean): HttpResponse;
   /** Cut the connection at once (no orderly end). */
   close(): HttpResponse;
+  /** The peer's IP address as text (IPv4 dotted, or IPv6), e.g. for loopback-only endpoints. */
+  getRemoteAddressAsText(): ArrayBuffer;
 }
 
 export type RouteHandler = (res: HttpResponse, req: HttpRequest) => void;

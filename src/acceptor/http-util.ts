@@ -101,3 +101,8 @@ export function acceptsSse(accept: string): boolean {
 export function isJsonContentType(ct: string): boolean {
   return /^application\/json\s*(;|$)/i.test(ct);
 }
+
+/** The peer's address as text; valid only while the request is (uWS: synchronously). */
+export function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString();
+}

@@ -22,6 +22,8 @@ export interface ReplyHost {
   /** An initialize reply failed: the session never came to be. */
   initFailed(s: DownSession): void;
   push(sid: string, data: string, rid: number | null): void;
+  /** A streamed reply's reader was too slow and was cut (counted for operators). */
+  slowReaderCut(dest: string): void;
   readonly sseLimits: SseLimits;
 }
 
@@ -153,6 +155,7 @@ export class PostReply extends Reply implements Abortable, EventCarrier {
       credit: (rid, bytes) => this.host.credit(this.worker, rid, this.session.sid, this.session.dest, bytes),
       closed: (reason) => {
         if (reason === 'slow') {
+          this.host.slowReaderCut(this.session.dest);
           this.host.abandon(this.worker, this.rid);
           this.settle(503);
         }

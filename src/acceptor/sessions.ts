@@ -29,6 +29,8 @@ export class DownSession {
   queueBytes = 0;
   dropped = 0;
   lastSeen = Date.now();
+  /** When the session was minted (the admin snapshot's age). */
+  readonly created = this.lastSeen;
   /** The upstream answered initialize; until then a failure ends the session. */
   established = false;
   /**

@@ -264,6 +264,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
     },
     auth: toAuthConfig(p.auth),
+    admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
     destinations,
     source,
   };

@@ -174,6 +174,26 @@ function hasCredentials(u: string): boolean {
   return parsed.username !== '' || parsed.password !== '';
 }
 
+// ---- admin --------------------------------------------------------------------------------------
+
+/** Who may read /metrics and the detailed /healthz fields (admin.ts detailsAllowed). */
+export const EXPOSE_METRICS = ['loopback', 'token', 'public'] as const;
+/** An admin token shorter than this is guessable; `openssl rand -hex 32` gives 64. */
+const MIN_ADMIN_TOKEN = 16;
+
+function adminSchema(ctx: ResolveContext) {
+  return z.strictObject({
+    // ${secret:NAME} / ${env:NAME} allowed; never logged (it is only ever hashed, admin.ts).
+    token: z
+      .string()
+      .transform(fromContext((v) => ctx.expand(v)))
+      .refine((v) => v.length >= MIN_ADMIN_TOKEN, { error: `must be at least ${MIN_ADMIN_TOKEN} characters` })
+      .refine((v) => !CONTROL_BREAKS.test(v) && !/\s/.test(v), { error: 'must not contain whitespace, CR, LF or NUL' })
+      .optional(),
+    expose_metrics: z.enum(EXPOSE_METRICS).optional(),
+  });
+}
+
 // ---- the whole file ----------------------------------------------------------------------------
 
 export function buildConfigSchema(ctx: ResolveContext) {
@@ -192,6 +212,7 @@ export function buildConfigSchema(ctx: ResolveContext) {
     secrets_file: z.string().min(1).optional(),
     limits: LimitsSchema.prefault({}),
     auth: authSchema(ctx).prefault({}),
+    admin: adminSchema(ctx).optional(),
     destinations: z.record(z.string(), destinationSchema(ctx)),
   });
 }

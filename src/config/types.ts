@@ -77,6 +77,18 @@ export interface Limits {
   maxInflightPerWorker: number;
 }
 
+/** Operator access: `admin:` in the file. */
+export interface AdminConfig {
+  /** Bearer token for /admin/* (and /metrics, detailed /healthz when exposure needs it). Never logged. */
+  token: string | undefined;
+  /**
+   * Who may read /metrics and the detailed /healthz: `loopback` (clients on 127.0.0.0/8 and ::1,
+   * or with the admin token), `token` (only with the admin token), `public` (anyone). Unset: the
+   * acceptor decides (admin.ts detailsPolicy: `loopback` when client auth is on, else `public`).
+   */
+  exposeMetrics: 'loopback' | 'token' | 'public' | undefined;
+}
+
 export interface ProxyConfig {
   listen: { host: string; port: number };
   workers: number;
@@ -96,6 +108,7 @@ export interface ProxyConfig {
   limits: Limits;
   /** Downstream client authentication and per-client limits (`auth:`). */
   auth: AuthConfig;
+  admin: AdminConfig;
   destinations: Record<string, Destination>;
   /** Absolute path of the file this came from; null for the built-in demo. */
   source: string | null;

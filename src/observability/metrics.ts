@@ -1,48 +1,172 @@
 /**
- * Prometheus metrics (prom-client), owned by the main thread: it sees every downstream request.
- * Labelled children are cached per (destination, status) so the per-request cost is two Map
- * lookups and two increments, not a label-object allocation and hash each time.
+ * Prometheus metrics, exposed by the main thread. What the acceptor sees (every downstream
+ * exchange, sessions, queues) it counts itself; what only workers see (upstream latency, stdio
+ * restarts and exits) each worker counts in its own thread (worker-stats.ts) and the acceptor
+ * asks every worker for a snapshot at scrape time and adds them up, so every number is exact
+ * across workers.
+ *
+ * Per-request cost is kept to two Map lookups and array increments: requests are counted into a
+ * preallocated array per (destination, status) indexed by the method's slot (method-label.ts),
+ * and durations into a FixedHistogram per destination. prom-client formats them at scrape time
+ * through collected metrics (registerMetric of an object with get()), so no label object is
+ * built or hashed per request.
  */
 import client from 'prom-client';
+import { FixedHistogram, type HistogramData, type Sample, histogramSamples } from './histogram.js';
+import { METHODS, methodIndex } from './method-label.js';
+import type { WorkerStatsSnapshot } from './worker-stats.js';
 
+/** The original scrape-time sources (proxy.ts passes them). */
 export interface GaugeSources {
   sessions(): number;
   workersUp(): number;
   children(): number;
 }
 
+/** What the acceptor core adds once it exists (Core's constructor binds it). */
+export interface CoreSources {
+  /** Live downstream sessions: destination, owning worker, queued server messages. */
+  sessions(): Iterable<{ dest: string; worker: number; queue: readonly unknown[] }>;
+  workerCount(): number;
+  inflight(worker: number): number;
+  /** One snapshot per worker index; undefined for a worker that is down or did not answer. */
+  workerStats(): Promise<Array<WorkerStatsSnapshot | undefined>>;
+}
+
+/**
+ * Bound on distinct values of a client-influenced label (destination names reach logExchange
+ * before the unknown-destination check; auth reasons come from other modules): past it, values
+ * are reported as "other" so a hostile client cannot grow the series set.
+ */
+const MAX_LABEL_VALUES = 256;
+
+class BoundedLabels {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max = MAX_LABEL_VALUES) {}
+  of(v: string): string {
+    if (this.seen.has(v)) return v;
+    if (this.seen.size >= this.max) return 'other';
+    this.seen.add(v);
+    return v;
+  }
+}
+
+interface DestCounters {
+  byStatus: Map<number, Float64Array>;
+  duration: FixedHistogram;
+}
+
+type Collected = () => Sample[] | Promise<Sample[]>;
+
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly requests: client.Counter<'dest' | 'status'>;
-  private readonly duration: client.Histogram<'dest'>;
+  private readonly sources: GaugeSources;
+  private core: CoreSources | undefined;
+  /** Per destination: counts by status, then by method slot; and the exchange durations. */
+  private readonly requests = new Map<string, DestCounters>();
+  private readonly slowCuts = new Map<string, number>();
+  private readonly dests = new BoundedLabels();
   private readonly ended: client.Counter<'dest' | 'reason'>;
   private readonly rejected: client.Counter<'reason'>;
-  private readonly reqChildren = new Map<string, client.Counter.Internal>();
-  private readonly durChildren = new Map<string, client.Histogram.Internal<'dest'>>();
+  private readonly authFailures: client.Counter<'reason'>;
+  private readonly rateLimitedTotal: client.Counter<'scope'>;
+  private readonly authReasons = new BoundedLabels(64);
+  private readonly rateScopes = new BoundedLabels(64);
+  /** Last snapshot per worker index, and the sum of those of workers that died (kept monotonic). */
+  private readonly lastStats: Array<WorkerStatsSnapshot | undefined> = [];
+  private readonly retired: WorkerStatsSnapshot = { latency: [], restarts: [], exits: [] };
+  /** Bumped per worker death: a snapshot asked for before the death must not land after it. */
+  private readonly epochs: number[] = [];
 
   constructor(sources: GaugeSources) {
+    this.sources = sources;
     const registers = [this.registry];
-    this.requests = new client.Counter({ name: 'mithril_requests_total', help: 'Downstream HTTP exchanges by destination and status', labelNames: ['dest', 'status'], registers });
-    this.duration = new client.Histogram({
-      name: 'mithril_request_duration_seconds', help: 'Downstream exchange duration', labelNames: ['dest'], registers,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    this.collect('mithril_requests_total', 'counter', 'Downstream exchanges by destination, JSON-RPC method (bounded set, else other; GET/DELETE for HTTP-level exchanges) and HTTP status; refused ones included', () => this.requestSamples());
+    this.collect('mithril_request_duration_seconds', 'histogram', 'Downstream exchange duration, as the acceptor saw it', () => {
+      const out: Sample[] = [];
+      for (const [dest, d] of this.requests) out.push(...histogramSamples('mithril_request_duration_seconds', { dest }, d.duration));
+      return out;
     });
+    this.collect('mithril_slow_reader_cuts_total', 'counter', 'SSE streams disconnected because the client did not read (slow_reader_ms / max_buffered_bytes)', () =>
+      [...this.slowCuts].map(([dest, value]) => ({ labels: { dest }, value })));
     this.ended = new client.Counter({ name: 'mithril_sessions_ended_total', help: 'Downstream sessions ended, by reason', labelNames: ['dest', 'reason'], registers });
     this.rejected = new client.Counter({ name: 'mithril_rejected_total', help: 'Requests refused before reaching a worker, by reason', labelNames: ['reason'], registers });
-    new client.Gauge({ name: 'mithril_sessions', help: 'Live downstream sessions', registers, collect() { this.set(sources.sessions()); } });
+    this.authFailures = new client.Counter({ name: 'mithril_auth_failures_total', help: 'Requests refused for missing or bad client credentials, by reason', labelNames: ['reason'], registers });
+    this.rateLimitedTotal = new client.Counter({ name: 'mithril_rate_limited_total', help: 'Requests refused with 429 by a rate or session limit, by scope', labelNames: ['scope'], registers });
+
+    this.collect('mithril_sessions', 'gauge', 'Live downstream sessions by destination and worker', () => this.sessionSamples());
+    this.collect('mithril_pending_pushes', 'gauge', 'Server messages queued for sessions with no open stream, by destination', () => {
+      const by = new Map<string, number>();
+      for (const s of this.core?.sessions() ?? []) by.set(s.dest, (by.get(s.dest) ?? 0) + s.queue.length);
+      return [...by].map(([dest, value]) => ({ labels: { dest }, value }));
+    });
+    this.collect('mithril_inflight_requests', 'gauge', 'Requests in flight per worker (bounded by limits.max_inflight_per_worker)', () => {
+      const c = this.core;
+      if (!c) return [];
+      return Array.from({ length: c.workerCount() }, (_, w) => ({ labels: { worker: w }, value: c.inflight(w) }));
+    });
     new client.Gauge({ name: 'mithril_workers_up', help: 'Worker threads up', registers, collect() { this.set(sources.workersUp()); } });
     new client.Gauge({ name: 'mithril_stdio_children', help: 'Live stdio child processes', registers, collect() { this.set(sources.children()); } });
+
+    // Worker-side numbers: one round of snapshots per scrape, shared by the three families.
+    let round: Promise<WorkerStatsSnapshot[]> | undefined;
+    const stats = (): Promise<WorkerStatsSnapshot[]> => (round ??= this.workerRound().finally(() => setImmediate(() => (round = undefined))));
+    this.collect('mithril_upstream_latency_seconds', 'histogram', 'From forwarding a request upstream to the first byte of its reply (worker side), by destination and transport', async () => {
+      const merged = new Map<string, { dest: string; transport: string; h: FixedHistogram }>();
+      for (const snap of await stats()) {
+        for (const [dest, transport, d] of snap.latency) {
+          const key = `${dest}\u0000${transport}`;
+          let m = merged.get(key);
+          if (!m) merged.set(key, (m = { dest, transport, h: new FixedHistogram() }));
+          m.h.add(d);
+        }
+      }
+      const out: Sample[] = [];
+      for (const m of merged.values()) out.push(...histogramSamples('mithril_upstream_latency_seconds', { dest: m.dest, transport: m.transport }, m.h));
+      return out;
+    });
+    this.collect('mithril_stdio_restarts_total', 'counter', 'stdio child restarts scheduled after an unexpected exit, by destination', async () =>
+      sumPairs((await stats()).map((s) => s.restarts)));
+    this.collect('mithril_stdio_exits_total', 'counter', 'stdio children that exited unexpectedly (not closed by the proxy), by destination', async () =>
+      sumPairs((await stats()).map((s) => s.exits)));
     client.collectDefaultMetrics({ register: this.registry, prefix: 'mithril_' });
   }
 
-  request(dest: string, status: number, ms: number): void {
-    const key = `${dest}\u0000${status}`;
-    let c = this.reqChildren.get(key);
-    if (!c) this.reqChildren.set(key, (c = this.requests.labels(dest, String(status))));
-    c.inc();
-    let h = this.durChildren.get(dest);
-    if (!h) this.durChildren.set(dest, (h = this.duration.labels(dest)));
-    h.observe(ms / 1000);
+  /** Called by the acceptor core once it exists. */
+  bind(core: CoreSources): void {
+    this.core = core;
+  }
+
+  /** One downstream exchange (answered by a worker or refused by the acceptor). */
+  request(dest: string, method: string | undefined, status: number, ms: number): void {
+    const d = this.requests.get(dest) ?? this.destCounters(dest);
+    let counts = d.byStatus.get(status);
+    if (!counts) d.byStatus.set(status, (counts = new Float64Array(METHODS.length)));
+    counts[methodIndex(method)]!++;
+    d.duration.observe(ms / 1000);
+  }
+
+  /** First exchange of a destination (or any past the label bound, which share "other"). */
+  private destCounters(dest: string): DestCounters {
+    const label = this.dests.of(dest);
+    let d = this.requests.get(label);
+    if (!d) this.requests.set(label, (d = { byStatus: new Map(), duration: new FixedHistogram() }));
+    return d;
+  }
+
+  slowReaderCut(dest: string): void {
+    const d = this.dests.of(dest);
+    this.slowCuts.set(d, (this.slowCuts.get(d) ?? 0) + 1);
+  }
+
+  /** For client authentication: a refused credential (`missing`, `invalid`, `expired`, `forbidden`, ...). */
+  authFailure(reason: string): void {
+    this.authFailures.labels(this.authReasons.of(reason)).inc();
+  }
+
+  /** For rate limiting: a request refused with 429 (`scope`: `client`, `sessions`, `ip`, ...). */
+  rateLimited(scope: string): void {
+    this.rateLimitedTotal.labels(this.rateScopes.of(scope)).inc();
   }
 
   sessionEnded(dest: string, reason: string): void {
@@ -53,6 +177,20 @@ export class Metrics {
     this.rejected.labels(reason).inc();
   }
 
+  /** A worker died: its counters so far stay in the totals (counters never go backwards). */
+  workerLost(worker: number): void {
+    this.epochs[worker] = (this.epochs[worker] ?? 0) + 1;
+    const last = this.lastStats[worker];
+    this.lastStats[worker] = undefined;
+    if (!last) return;
+    this.retired.latency.push(...last.latency);
+    this.retired.restarts.push(...last.restarts);
+    this.retired.exits.push(...last.exits);
+    // Fold so the retired record stays one entry per key, whatever the number of deaths.
+    const folded = foldSnapshots([this.retired]);
+    Object.assign(this.retired, folded);
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }
@@ -60,4 +198,75 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+
+  private collect(name: string, type: 'counter' | 'gauge' | 'histogram', help: string, values: Collected): void {
+    const metric = {
+      name, help, type, aggregator: 'sum',
+      get: async () => ({ name, help, type, aggregator: 'sum', values: await values() }),
+      reset: () => {},
+    };
+    // prom-client formats any registered object with get(); its typings only name its own classes.
+    this.registry.registerMetric(metric as unknown as client.Metric);
+  }
+
+  private requestSamples(): Sample[] {
+    const out: Sample[] = [];
+    for (const [dest, d] of this.requests) {
+      for (const [status, counts] of d.byStatus) {
+        for (let i = 0; i < counts.length; i++) {
+          if (counts[i]! > 0) out.push({ labels: { dest, method: METHODS[i]!, status }, value: counts[i]! });
+        }
+      }
+    }
+    return out;
+  }
+
+  private sessionSamples(): Sample[] {
+    if (!this.core) return [{ labels: {}, value: this.sources.sessions() }];
+    const by = new Map<string, Map<number, number>>();
+    for (const s of this.core.sessions()) {
+      let w = by.get(s.dest);
+      if (!w) by.set(s.dest, (w = new Map()));
+      w.set(s.worker, (w.get(s.worker) ?? 0) + 1);
+    }
+    const out: Sample[] = [];
+    for (const [dest, w] of by) for (const [worker, value] of w) out.push({ labels: { dest, worker }, value });
+    return out;
+  }
+
+  /** Live workers' snapshots (a worker that did not answer counts with its last one) plus the dead ones'. */
+  private async workerRound(): Promise<WorkerStatsSnapshot[]> {
+    const asked = [...this.epochs];
+    const fresh = this.core ? await this.core.workerStats() : [];
+    fresh.forEach((s, w) => {
+      if (s && (asked[w] ?? 0) === (this.epochs[w] ?? 0)) this.lastStats[w] = s;
+    });
+    const out: WorkerStatsSnapshot[] = [this.retired];
+    for (const s of this.lastStats) if (s) out.push(s);
+    return out;
+  }
+}
+
+function sumPairs(lists: Array<Array<[string, number]>>): Sample[] {
+  const by = new Map<string, number>();
+  for (const l of lists) for (const [dest, n] of l) by.set(dest, (by.get(dest) ?? 0) + n);
+  return [...by].map(([dest, value]) => ({ labels: { dest }, value }));
+}
+
+function foldSnapshots(snaps: WorkerStatsSnapshot[]): WorkerStatsSnapshot {
+  const lat = new Map<string, [string, string, FixedHistogram]>();
+  const restarts = new Map<string, number>();
+  const exits = new Map<string, number>();
+  for (const s of snaps) {
+    for (const [dest, transport, d] of s.latency) {
+      const key = `${dest}\u0000${transport}`;
+      let e = lat.get(key);
+      if (!e) lat.set(key, (e = [dest, transport, new FixedHistogram()]));
+      e[2].add(d);
+    }
+    for (const [d, n] of s.restarts) restarts.set(d, (restarts.get(d) ?? 0) + n);
+    for (const [d, n] of s.exits) exits.set(d, (exits.get(d) ?? 0) + n);
+  }
+  const latency: Array<[string, string, HistogramData]> = [...lat.values()].map(([d, t, h]) => [d, t, h.data()]);
+  return { latency, restarts: [...restarts], exits: [...exits] };
 }

@@ -20,6 +20,7 @@
  */
 import type { ProxyConfig } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
+import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
 
 export const enum ToWorker {
   /** A JSON-RPC frame to forward. Requests expect a reply; notifications/responses expect Accepted. */
@@ -39,6 +40,8 @@ export const enum ToWorker {
   EndAll = 7,
   /** Destinations whose connection settings changed: close their upstream sessions. */
   EvictDestinations = 8,
+  /** Scrape: answer with Stats for `rid` (this worker's counters, observability/worker-stats.ts). */
+  StatsRequest = 9,
 }
 
 
@@ -65,6 +68,7 @@ export interface AbandonMsg { t: ToWorker.Abandon; rid: number }
 export interface EndSessionMsg { t: ToWorker.EndSession; rid: number; sid: string; dest: string; reason: string }
 export interface EndAllMsg { t: ToWorker.EndAll; rid: number }
 export interface EvictDestinationsMsg { t: ToWorker.EvictDestinations; dests: string[]; config: ProxyConfig }
+export interface StatsRequestMsg { t: ToWorker.StatsRequest; rid: number }
 
 export type ToWorkerMsg =
   | FrameMsg
@@ -73,7 +77,8 @@ export type ToWorkerMsg =
   | AbandonMsg
   | EndSessionMsg
   | EndAllMsg
-  | EvictDestinationsMsg;
+  | EvictDestinationsMsg
+  | StatsRequestMsg;
 
 export const enum ToMain {
   /** Worker is up: its message handler is installed. */
@@ -97,6 +102,8 @@ export const enum ToMain {
   /** A stdio child started / ended: the acceptor tracks pids so a dead worker's children are reaped. */
   ChildUp = 11,
   ChildDown = 12,
+  /** The answer to StatsRequest `rid`. */
+  Stats = 13,
 }
 
 export interface ReadyMsg { t: ToMain.Ready; worker: number }
@@ -111,6 +118,7 @@ export interface SessionGoneMsg { t: ToMain.SessionGone; sid: string; code: Erro
 export interface DoneMsg { t: ToMain.Done; rid: number }
 export interface ChildUpMsg { t: ToMain.ChildUp; pid: number }
 export interface ChildDownMsg { t: ToMain.ChildDown; pid: number }
+export interface StatsMsg { t: ToMain.Stats; rid: number; stats: WorkerStatsSnapshot }
 
 export type ToMainMsg =
   | ReadyMsg
@@ -124,7 +132,8 @@ export type ToMainMsg =
   | SessionGoneMsg
   | DoneMsg
   | ChildUpMsg
-  | ChildDownMsg;
+  | ChildDownMsg
+  | StatsMsg;
 
 /** What a worker receives as `workerData`. */
 export interface WorkerInit {

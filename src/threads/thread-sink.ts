@@ -5,6 +5,7 @@
  * bytes) runs the transport's `onResume` function.
  */
 import type { ProxyError } from '../errors.js';
+import type { FixedHistogram } from '../observability/histogram.js';
 import type { ReplySink } from '../upstream/types.js';
 import { CreditGate } from './flow.js';
 import { type Outbox, ToMain, type ToMainMsg } from './messages.js';
@@ -20,11 +21,27 @@ export class ThreadSink implements ReplySink {
   private readonly done: (rid: number) => void;
   private resume: (() => void) | undefined;
   private closeFn: (() => void) | undefined;
+  /** Upstream latency: recorded once, at the first byte of the reply (json or stream start). */
+  private latency: FixedHistogram | undefined;
+  private t0 = 0;
 
   constructor(rid: number, out: Outbox<ToMainMsg>, done: (rid: number) => void) {
     this.rid = rid;
     this.out = out;
     this.done = done;
+  }
+
+  /** Time this request from now (it is being forwarded) to its first reply byte. */
+  timed(h: FixedHistogram): void {
+    this.latency = h;
+    this.t0 = performance.now();
+  }
+
+  private firstByte(): void {
+    const h = this.latency;
+    if (h === undefined) return;
+    this.latency = undefined;
+    h.observe((performance.now() - this.t0) / 1000);
   }
 
   private post(msg: ToMainMsg): void {
@@ -46,12 +63,15 @@ export class ThreadSink implements ReplySink {
   }
 
   json(body: string): void {
+    if (!this.closed) this.firstByte();
     this.finish({ t: ToMain.Json, rid: this.rid, body });
     this.drop();
   }
 
   startStream(): void {
-    if (!this.closed) this.post({ t: ToMain.StreamStart, rid: this.rid });
+    if (this.closed) return;
+    this.firstByte();
+    this.post({ t: ToMain.StreamStart, rid: this.rid });
   }
 
   event(json: string): boolean {

@@ -18,6 +18,7 @@ import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { StdioDestination } from '../config/types.js';
+import { workerStats } from '../observability/worker-stats.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
@@ -274,6 +275,7 @@ export class StdioChild implements MessageChannel {
     this.proc = undefined;
     this.blocked = false;
     this.clearReinit();
+    workerStats.stdioExit(this.dest.name);
     const err = new ProxyError(
       ErrorCode.ChildExited,
       `stdio server for ${this.dest.name} exited (${proc.describeExit()})`,
@@ -320,6 +322,7 @@ export class StdioChild implements MessageChannel {
   }
 
   private scheduleRestart(): void {
+    workerStats.stdioRestart(this.dest.name);
     const delay = this.dest.stdio.restartBackoffMs * 2 ** this.restarts.length;
     this.restarts.push(Date.now());
     this.restartTimer = setTimeout(() => {

@@ -26,10 +26,18 @@ export function liveChildCount(): number {
   return liveGroups.size;
 }
 
-/** The environment a child gets: PATH, HOME and LANG from the proxy when set, plus `extra`. */
+/**
+ * What a child inherits from the proxy's environment when set. Besides PATH, HOME and LANG, the
+ * cache locations: under systemd's ProtectSystem=strict only the unit's Cache/State directories
+ * are writable, and `npx -y PKG` must download PKG somewhere (systemd/mithril-proxy.service sets
+ * these to its CacheDirectory). Nothing else passes: the proxy's own secrets stay out of children.
+ */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'npm_config_cache', 'XDG_CACHE_HOME'] as const;
+
+/** The environment a child gets: INHERITED_ENV from the proxy when set, plus `extra`. */
 export function minimalEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'LANG']) {
+  for (const key of INHERITED_ENV) {
     const v = process.env[key];
     if (v !== undefined) env[key] = v;
   }

@@ -12,6 +12,8 @@ import type { Destination } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { CreditGate } from '../threads/flow.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
+import type { FixedHistogram } from '../observability/histogram.js';
+import { workerStats } from '../observability/worker-stats.js';
 import type { ChannelHandlers, ExchangeClient, ExchangeHandlers, MessageChannel, ReplySink } from './types.js';
 import { createTransport } from './transport-factory.js';
 
@@ -51,10 +53,13 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     () => (this.channel ? this.channel.resume() : this.exchange?.resumeServerStream()),
   );
   closed = false;
+  /** Upstream latency of this (destination, transport), looked up once per session. */
+  readonly latency: FixedHistogram;
 
   constructor(sid: string, dest: Destination, out: SessionOutput, log: Logger) {
     this.sid = sid;
     this.dest = dest;
+    this.latency = workerStats.latency(dest.name, dest.transport);
     this.out = out;
     this.log = log;
   }
