@@ -58,6 +58,9 @@ export interface ScanProblem { ok: false; problem: string }
 export type ValueKind = 'absent' | 'string' | 'number' | 'boolean' | 'null' | 'object' | 'array';
 
 const NO_PATHS: readonly (readonly string[])[] = [];
+const TOP_KEYS: readonly string[] = ['params'];
+const PARAM_KEYS: readonly string[] = ['name', 'uri', 'requestState', 'inputResponses', '_meta', 'arguments'];
+const META_KEYS: readonly string[] = [META_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES];
 
 function kindAt(s: string, i: number): ValueKind {
   const c = s.charCodeAt(i);
@@ -75,10 +78,12 @@ function stringText(s: string, start: number, end: number, escaped: boolean): st
 }
 
 /**
- * Calls `visit(key, valueStart)` for each member of the object whose `{` is at `i`; `visit` returns
- * the index after the value (having scanned or skipped it) or -1. Returns the index after `}`, or -1.
+ * Calls `visit(key, valueStart)` for each member of the object whose `{` is at `i`. `key` is the
+ * entry of `wanted` the member's key equals, or undefined for any other key (unescaped keys are
+ * compared in place, so the keys nobody asked for cost no allocation). `visit` returns the index
+ * after the value (having scanned or skipped it) or -1. Returns the index after `}`, or -1.
  */
-function eachMember(s: string, i: number, visit: (key: string, v: number) => number): number {
+function eachMember(s: string, i: number, wanted: readonly string[], visit: (key: string | undefined, v: number) => number): number {
   i = skipWs(s, i + 1);
   if (s.charCodeAt(i) === 125) return i + 1;
   for (;;) {
@@ -86,7 +91,7 @@ function eachMember(s: string, i: number, visit: (key: string, v: number) => num
     const keyStart = i;
     i = scanString(s, i);
     if (i < 0) return -1;
-    const key = stringText(s, keyStart, i, lastStringHadEscape());
+    const key = matchKey(s, keyStart, i, lastStringHadEscape(), wanted);
     i = afterKey(s, i);
     if (i < 0) return -1;
     i = visit(key, i);
@@ -97,6 +102,16 @@ function eachMember(s: string, i: number, visit: (key: string, v: number) => num
     else if (c === 125) return i + 1;
     else return -1;
   }
+}
+
+function matchKey(s: string, start: number, end: number, escaped: boolean, wanted: readonly string[]): string | undefined {
+  if (escaped) {
+    const text = stringText(s, start, end, true);
+    return wanted.includes(text) ? text : undefined;
+  }
+  const len = end - start - 2;
+  for (const w of wanted) if (w.length === len && s.startsWith(w, start + 1)) return w;
+  return undefined;
 }
 
 class Dup extends Error {}
@@ -124,37 +139,46 @@ function scalarAt(s: string, i: number): [number, ArgValue] {
 }
 
 /**
- * The value at `path` inside the object at `i` (walked level by level, no recursion), or undefined.
- * Returns the index after the object at `i` too, so the caller can continue its own scan.
+ * `params.arguments` at `at`: one walk over its members records where each first path segment's
+ * value starts; deeper segments are then looked up level by level inside just those values. Loops
+ * only; returns the index after the arguments object.
  */
-function valueAtPath(s: string, i: number, path: readonly string[]): { end: number; value: ArgValue | undefined } {
-  // Walk down: at each level find the member named path[level]; remember where the outer object ends
-  // by scanning it once more with skipValue (cheap, and keeps this loop simple and flat).
-  const end = skipValue(s, i);
-  if (end < 0) return { end: -1, value: undefined };
-  let at = i;
-  for (let level = 0; level < path.length; level++) {
-    if (kindAt(s, at) !== 'object') return { end, value: undefined };
-    const want = path[level] as string;
-    const last = level === path.length - 1;
-    const seen = new Set<string>();
-    let found = -1;
-    let value: ArgValue | undefined;
-    const r = eachMember(s, at, (key, v) => {
-      if (key !== want) return skipValue(s, v);
-      once(seen, key);
-      found = v;
-      if (!last) return skipValue(s, v);
-      const [e, val] = scalarAt(s, v);
-      value = val;
-      return e;
-    });
-    if (r < 0) return { end: -1, value: undefined };
-    if (found < 0) return { end, value: undefined };
-    if (last) return { end, value };
-    at = found;
+function scanArguments(s: string, at: number, paths: readonly (readonly string[])[], out: (ArgValue | undefined)[]): number {
+  const firsts = [...new Set(paths.map((p) => p[0] as string))];
+  const starts = new Map<string, number>();
+  const end = eachMember(s, at, firsts, (key, v) => {
+    if (key === undefined) return skipValue(s, v);
+    if (starts.has(key)) throw new Dup(key);
+    starts.set(key, v);
+    return skipValue(s, v);
+  });
+  if (end < 0) return -1;
+  for (let k = 0; k < paths.length; k++) {
+    const path = paths[k] as readonly string[];
+    let v = starts.get(path[0] as string);
+    for (let level = 1; v !== undefined && level < path.length; level++) {
+      if (kindAt(s, v) !== 'object') {
+        v = undefined;
+        break;
+      }
+      const want = [path[level] as string];
+      let found: number | undefined;
+      const r = eachMember(s, v, want, (key, at2) => {
+        if (key !== undefined) {
+          if (found !== undefined) throw new Dup(key);
+          found = at2;
+        }
+        return skipValue(s, at2);
+      });
+      if (r < 0) return -1;
+      v = found;
+    }
+    if (v === undefined) continue;
+    const [e, value] = scalarAt(s, v);
+    if (e < 0) return -1;
+    out[k] = value;
   }
-  return { end, value: undefined };
+  return end;
 }
 
 /**
@@ -178,7 +202,7 @@ export function scanRequest2026(body: string, argPaths: readonly (readonly strin
     const i = skipWs(s, 0);
     if (s.charCodeAt(i) !== 123) return { ok: false, problem: 'message must be a JSON object' };
     const top = new Set<string>();
-    const end = eachMember(s, i, (key, v) => {
+    const end = eachMember(s, i, TOP_KEYS, (key, v) => {
       if (key !== 'params') return skipValue(s, v);
       once(top, key);
       if (kindAt(s, v) !== 'object') return skipValue(s, v);
@@ -195,7 +219,7 @@ export function scanRequest2026(body: string, argPaths: readonly (readonly strin
 
 function scanParams(s: string, at: number, out: Scan2026, argPaths: readonly (readonly string[])[]): number {
   const seen = new Set<string>();
-  return eachMember(s, at, (key, v) => {
+  return eachMember(s, at, PARAM_KEYS, (key, v) => {
     switch (key) {
       case 'name':
       case 'uri':
@@ -224,18 +248,10 @@ function scanParams(s: string, at: number, out: Scan2026, argPaths: readonly (re
         once(seen, key);
         if (kindAt(s, v) !== 'object') return skipValue(s, v);
         return scanMeta(s, v, out);
-      case 'arguments': {
+      case 'arguments':
         once(seen, key);
         if (argPaths.length === 0 || kindAt(s, v) !== 'object') return skipValue(s, v);
-        let end = -1;
-        for (let k = 0; k < argPaths.length; k++) {
-          const r = valueAtPath(s, v, argPaths[k] as readonly string[]);
-          if (r.end < 0) return -1;
-          end = r.end;
-          out.args[k] = r.value;
-        }
-        return end;
-      }
+        return scanArguments(s, v, argPaths, out.args);
       default:
         return skipValue(s, v);
     }
@@ -244,7 +260,7 @@ function scanParams(s: string, at: number, out: Scan2026, argPaths: readonly (re
 
 function scanMeta(s: string, at: number, out: Scan2026): number {
   const seen = new Set<string>();
-  return eachMember(s, at, (key, v) => {
+  return eachMember(s, at, META_KEYS, (key, v) => {
     if (key === META_PROTOCOL_VERSION) {
       once(seen, key);
       const kind = kindAt(s, v);
