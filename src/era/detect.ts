@@ -15,7 +15,8 @@
  *     it, and `initialize` usually comes without it) - unless the body is a request that carries a
  *     `_meta` protocol version, which only a 2026 client writes: then the required header is missing
  *     (HeaderMismatch). With an Mcp-Session-Id or on `initialize` the body is not even scanned.
- * The body scan (`scan`) is lazy so session-era traffic never pays for it.
+ * The body scan (`scan`) is lazy so session-era traffic never pays for it. Call it after
+ * frameProblem() accepted the envelope (batches and invalid frames are answered before this).
  */
 import { ErrorCode } from '../errors.js';
 import { type Envelope, MsgKind } from '../upstream/jsonrpc-envelope.js';

@@ -84,7 +84,8 @@ function argMatches(spec: ParamHeaderSpec, header: string, body: ArgValue): bool
 }
 
 /**
- * Check the headers of one 2026 request against its scanned body. `get` returns a header by
+ * Check the headers of one 2026 request (not a notification: the revision defines no header
+ * rules for notification POSTs) against its scanned body. `get` returns a header by
  * lower-case name ('' when absent, as HttpRequest.getHeader). `params` are the mirrored arguments
  * of the called tool (empty unless method is tools/call and the tool has x-mcp-header annotations);
  * `scan.args` must line up with them (scanRequest2026 with the same paths). Returns null when all agree.
