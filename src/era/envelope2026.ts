@@ -62,7 +62,8 @@ const TOP_KEYS: readonly string[] = ['params'];
 const PARAM_KEYS: readonly string[] = ['name', 'uri', 'requestState', 'inputResponses', '_meta', 'arguments'];
 const META_KEYS: readonly string[] = [META_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES];
 
-function kindAt(s: string, i: number): ValueKind {
+/** The kind of the JSON value starting at `i` (the text is known to be valid there). */
+export function kindAt(s: string, i: number): ValueKind {
   const c = s.charCodeAt(i);
   if (c === 34) return 'string';
   if (c === 123) return 'object';
@@ -83,7 +84,7 @@ function stringText(s: string, start: number, end: number, escaped: boolean): st
  * compared in place, so the keys nobody asked for cost no allocation). `visit` returns the index
  * after the value (having scanned or skipped it) or -1. Returns the index after `}`, or -1.
  */
-function eachMember(s: string, i: number, wanted: readonly string[], visit: (key: string | undefined, v: number) => number): number {
+export function eachMember(s: string, i: number, wanted: readonly string[], visit: (key: string | undefined, v: number) => number): number {
   i = skipWs(s, i + 1);
   if (s.charCodeAt(i) === 125) return i + 1;
   for (;;) {
