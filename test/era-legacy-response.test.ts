@@ -34,8 +34,8 @@ describe('patchLegacyResponse (B1: session-era responses made valid for 2026 cli
     assert.equal(p.status, 200);
     const orig = JSON.parse(frame) as { result: Record<string, unknown> };
     const patched = JSON.parse(p.frame) as { result: Record<string, unknown> };
-    assert.deepEqual(patched.result, { ...orig.result, resultType: 'complete', ttlMs: 0, cacheScope: 'private' });
     assert.ok((patched.result.tools as unknown[]).length >= 2);
+    assert.deepEqual(patched.result, { ...orig.result, resultType: 'complete', ttlMs: 0, cacheScope: 'private' });
   });
 
   test('a real tools/call result gains only resultType; an unknown method asks for 404', async () => {
