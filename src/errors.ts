@@ -38,6 +38,14 @@ export const ErrorCode = {
   SessionInflight: 'E_SESSION_INFLIGHT',
   AuthUnavailable: 'E_AUTH_UNAVAILABLE',
   Internal: 'E_INTERNAL',
+  // MCP 2026-07-28 (src/era/): see docs/mcp-2026-07-28.md "Error codes per era".
+  HeaderMismatch: 'E_HEADER_MISMATCH',
+  UnsupportedProtocolVersion: 'E_UNSUPPORTED_PROTOCOL_VERSION',
+  MissingClientCapability: 'E_MISSING_CLIENT_CAPABILITY',
+  InvalidParams: 'E_INVALID_PARAMS',
+  MethodNotFound: 'E_METHOD_NOT_FOUND',
+  RequestStateInvalid: 'E_REQUEST_STATE_INVALID',
+  RequestStateExpired: 'E_REQUEST_STATE_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -58,6 +66,26 @@ export const JsonRpcCode = {
   Unauthorized: -32004,
   /** Proxy-side: this client (or session) is over its own limit; retry after Retry-After. */
   RateLimited: -32005,
+  /** MCP 2026-07-28 (basic/index "Error codes"): headers and body disagree, or a required header is missing/malformed. */
+  HeaderMismatch: -32020,
+  /** MCP 2026-07-28: the request needs a client capability it did not declare in _meta. */
+  MissingRequiredClientCapability: -32021,
+  /** MCP 2026-07-28: the requested protocol version is not served; error.data lists `supported`. */
+  UnsupportedProtocolVersion: -32022,
+} as const;
+
+/**
+ * 2026-07-28 reserves -32020..-32099 for the specification and asks new implementations not to use
+ * -32000..-32019 at all (and never -32002, its old "resource not found"). The proxy-side codes above
+ * (-32001..-32003) stay as they are for the session era; a reply to a 2026 request uses these instead,
+ * outside the JSON-RPC reserved range as the spec recommends for implementation-defined errors.
+ * `rpcCodeFor(code, '2026')` does the mapping; nothing else should pick codes per era.
+ */
+export const JsonRpcCode2026 = {
+  UpstreamError: -31001,
+  Overloaded: -31003,
+  Unauthorized: -31004,
+  RateLimited: -31005,
 } as const;
 
 export interface WireShape {
@@ -103,7 +131,32 @@ export const WIRE: Readonly<Record<ErrorCode, WireShape>> = {
   // The JWKS could not be fetched: not the client's fault, so not a 401 that would send it to re-authorize.
   E_AUTH_UNAVAILABLE: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 5 },
   E_INTERNAL: { status: 500, rpc: JsonRpcCode.Internal },
+  E_HEADER_MISMATCH: { status: 400, rpc: JsonRpcCode.HeaderMismatch },
+  E_UNSUPPORTED_PROTOCOL_VERSION: { status: 400, rpc: JsonRpcCode.UnsupportedProtocolVersion },
+  E_MISSING_CLIENT_CAPABILITY: { status: 400, rpc: JsonRpcCode.MissingRequiredClientCapability },
+  E_INVALID_PARAMS: { status: 400, rpc: JsonRpcCode.InvalidParams },
+  // 2026-07-28 streamable-http "Protocol Version Header": an unimplemented method is 404 + -32601.
+  E_METHOD_NOT_FOUND: { status: 404, rpc: JsonRpcCode.MethodNotFound },
+  // A requestState is a request parameter; MRTR says state failing verification MUST be rejected.
+  E_REQUEST_STATE_INVALID: { status: 400, rpc: JsonRpcCode.InvalidParams },
+  E_REQUEST_STATE_EXPIRED: { status: 400, rpc: JsonRpcCode.InvalidParams },
 };
+
+/** Which protocol era a reply is for: '2025' = the session revisions 2024-11-05..2025-11-25, '2026' = 2026-07-28. */
+export type ReplyEra = '2025' | '2026';
+
+/** The JSON-RPC error code of `code` in a reply to a request of `era` (see JsonRpcCode2026). */
+export function rpcCodeFor(code: ErrorCode, era: ReplyEra): number {
+  const rpc = WIRE[code].rpc;
+  if (era === '2025') return rpc;
+  if (rpc === JsonRpcCode.UpstreamError) return JsonRpcCode2026.UpstreamError;
+  if (rpc === JsonRpcCode.Overloaded) return JsonRpcCode2026.Overloaded;
+  if (rpc === JsonRpcCode.Unauthorized) return JsonRpcCode2026.Unauthorized;
+  if (rpc === JsonRpcCode.RateLimited) return JsonRpcCode2026.RateLimited;
+  // -32002 (unknown session) cannot reach a session-less request; map it anyway so it is never emitted.
+  if (rpc === JsonRpcCode.SessionNotFound) return JsonRpcCode.InvalidRequest;
+  return rpc;
+}
 
 export class ProxyError extends Error {
   readonly code: ErrorCode;
@@ -126,4 +179,14 @@ export function asProxyError(err: unknown, fallback: ErrorCode = ErrorCode.Inter
 /** The JSON-RPC error body for a failure; `id` is the request's id or null when unknown. */
 export function jsonRpcErrorBody(id: string | number | null, code: ErrorCode, message: string): string {
   return JSON.stringify({ jsonrpc: '2.0', id, error: { code: WIRE[code].rpc, message, data: { code } } });
+}
+
+/**
+ * The JSON-RPC error body for a reply of `era`, with extra `error.data` members next to the stable
+ * `code` (2026 errors carry e.g. `supported`/`requested` for UnsupportedProtocolVersion).
+ */
+export function jsonRpcErrorBodyFor(
+  era: ReplyEra, id: string | number | null, code: ErrorCode, message: string, data?: Readonly<Record<string, unknown>>,
+): string {
+  return JSON.stringify({ jsonrpc: '2.0', id, error: { code: rpcCodeFor(code, era), message, data: { ...data, code } } });
 }

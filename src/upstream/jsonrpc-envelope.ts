@@ -102,7 +102,12 @@ const enum Ch {
 /** Set by scanString: whether the string just scanned had an escape (needs JSON.parse to decode). */
 let lastHadEscape = false;
 
-function skipWs(s: string, i: number): number {
+/** Whether the string the last scanString call scanned had an escape (src/era/envelope2026.ts decodes those with JSON.parse). */
+export function lastStringHadEscape(): boolean {
+  return lastHadEscape;
+}
+
+export function skipWs(s: string, i: number): number {
   for (;;) {
     const c = s.charCodeAt(i);
     if (c === Ch.Space || c === Ch.LF || c === Ch.CR || c === Ch.Tab) i++;
@@ -118,7 +123,7 @@ function isHex(c: number): boolean {
 const STRING_RUN = /[^"\\\u0000-\u001f]*/y;
 
 /** `i` is at the opening quote; returns the index after the closing quote. */
-function scanString(s: string, i: number): number {
+export function scanString(s: string, i: number): number {
   lastHadEscape = false;
   i++;
   // Short strings (keys, ids, method names) end within a few characters: a plain loop is cheapest.
@@ -192,14 +197,14 @@ const IN_ARRAY = 2;
 let stack = new Uint8Array(64);
 
 /** After the key's closing quote: `:` and the whitespace before the value. */
-function afterKey(s: string, i: number): number {
+export function afterKey(s: string, i: number): number {
   i = skipWs(s, i);
   if (s.charCodeAt(i) !== Ch.Colon) return -1;
   return skipWs(s, i + 1);
 }
 
 /** `i` is at the first character of a value; returns the index just after it. */
-function skipValue(s: string, i: number): number {
+export function skipValue(s: string, i: number): number {
   let depth = 0;
   for (;;) {
     // One value starts at i.
