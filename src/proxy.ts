@@ -21,6 +21,8 @@ export interface ReloadResult {
   added: string[];
   /** Start-bound settings that changed in the file but need a restart to apply. */
   needsRestart: string[];
+  /** Destination settings that changed and apply to new upstream sessions only. */
+  newSessionsOnly: string[];
   sessionsClosed: number;
 }
 
@@ -66,7 +68,8 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
     native: front.kind === 'uws',
     workers: config.workers,
     sessions: core.store.size,
-    destinations: Object.keys(config.destinations),
+    // The live config: a reload that adds or removes destinations shows here at once.
+    destinations: Object.keys(core.config.destinations),
     uptimeSeconds: Math.round(process.uptime()),
   });
   const app = buildApp(core, front, health);
@@ -109,6 +112,7 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
     const plan = planReload(core.config, incoming);
     const evict = new Set(plan.evict);
     core.config = plan.next;
+    log.level = plan.next.logLevel;
     supervisor.setConfig(plan.next);
     for (let w = 0; w < supervisor.count; w++) {
       supervisor.post(w, { t: ToWorker.EvictDestinations, dests: plan.evict, config: plan.next });
@@ -118,8 +122,9 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
     const victims = [...core.store.all()].filter((s) => evict.has(s.dest));
     await Promise.all(victims.map((s) => core.endSession(s, 'config-changed')));
     if (plan.needsRestart.length > 0) log.warn({ settings: plan.needsRestart }, 'config reload: these settings need a restart and were not applied');
+    if (plan.newSessionsOnly.length > 0) log.info({ settings: plan.newSessionsOnly }, 'config reload: these settings apply to new upstream sessions only');
     log.info({ evicted: plan.evict, added: plan.added, sessionsClosed: victims.length }, 'config reloaded');
-    return { evicted: plan.evict, added: plan.added, needsRestart: plan.needsRestart, sessionsClosed: victims.length };
+    return { evicted: plan.evict, added: plan.added, needsRestart: plan.needsRestart, newSessionsOnly: plan.newSessionsOnly, sessionsClosed: victims.length };
   };
 
   return { url, port: listening.port, host: config.listen.host, core, supervisor, front, reload, close };

@@ -73,3 +73,23 @@ test('start-bound settings are reported, not applied; a removed destination answ
   assert.equal(r.status, 404);
   await r.text();
 });
+
+test('reload gaps: /healthz lists the new destinations, log_level and limits apply, per-destination tuning is reported', async () => {
+  const p = await startTestProxy(httpYaml('b', steady.url));
+  try {
+    const next = configFromYaml(
+      `listen: { host: 127.0.0.1, port: 0 }\nworkers: 2\nlog_level: debug\nlimits: { max_pending_pushes: 7 }\ndestinations:\n` +
+        httpYaml('b', steady.url).replace(/\n$/, '\n    timeouts: { request_ms: 777 }\n') + httpYaml('c', up2.url),
+    );
+    const result = await p.reload(next);
+    assert.deepEqual(result.added, ['c']);
+    assert.deepEqual(result.newSessionsOnly, ['destinations.b.timeouts']);
+    assert.deepEqual(result.needsRestart, []);
+    const h = (await (await fetch(`${p.url}/healthz`)).json()) as { destinations?: string[] };
+    assert.deepEqual(h.destinations?.sort(), ['b', 'c']);
+    assert.equal(p.core.log.level, 'debug');
+    assert.equal(p.core.config.limits.maxPendingPushes, 7);
+  } finally {
+    await p.close();
+  }
+});

@@ -105,6 +105,7 @@ function onMessage(m: ToWorkerMsg): void {
       return post({ t: ToMain.Stats, rid: m.rid, stats: workerStats.snapshot() });
     case ToWorker.EvictDestinations:
       config = m.config;
+      log.level = config.logLevel;
       for (const d of m.dests) {
         registry.evictDestination(d).then((n) => {
           if (n > 0) log.info({ dest: d, sessions: n }, 'destination changed: upstream sessions closed');

@@ -39,7 +39,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
     this.table = table;
-    this.store = new SessionStore(table, config.limits.maxPendingPushes, config.limits.maxBufferedBytes, log, {
+    this.store = new SessionStore(table, () => this.config.limits, log, {
       credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
       ended: (s, reason) => this.metrics.sessionEnded(s.dest, reason),
     });

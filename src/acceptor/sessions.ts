@@ -63,14 +63,13 @@ export class SessionStore {
   private readonly map = new Map<string, DownSession>();
   private readonly table: SessionTable;
   private readonly log: Logger;
-  private readonly maxPending: number;
-  private readonly maxPendingBytes: number;
+  /** Read at each use, so a reload's limits apply at once. */
+  private readonly limits: () => { maxPendingPushes: number; maxBufferedBytes: number };
   private readonly hooks: StoreHooks;
 
-  constructor(table: SessionTable, maxPending: number, maxPendingBytes: number, log: Logger, hooks: StoreHooks) {
+  constructor(table: SessionTable, limits: () => { maxPendingPushes: number; maxBufferedBytes: number }, log: Logger, hooks: StoreHooks) {
     this.table = table;
-    this.maxPending = maxPending;
-    this.maxPendingBytes = maxPendingBytes;
+    this.limits = limits;
     this.log = log;
     this.hooks = hooks;
   }
@@ -135,10 +134,11 @@ export class SessionStore {
     s.queue.push(data);
     s.queueBytes += data.length;
     // Oldest first out: a stale progress notification is worth less than the newest message.
-    while (s.queue.length > this.maxPending || (s.queueBytes > this.maxPendingBytes && s.queue.length > 1)) {
+    const { maxPendingPushes, maxBufferedBytes } = this.limits();
+    while (s.queue.length > maxPendingPushes || (s.queueBytes > maxBufferedBytes && s.queue.length > 1)) {
       s.queueBytes -= s.queue.shift()!.length;
       if (s.dropped++ === 0) {
-        this.log.warn({ sid, dest: s.dest, maxMessages: this.maxPending, maxBytes: this.maxPendingBytes }, 'server messages dropped: no stream open to receive them');
+        this.log.warn({ sid, dest: s.dest, maxMessages: maxPendingPushes, maxBytes: maxBufferedBytes }, 'server messages dropped: no stream open to receive them');
       }
     }
   }

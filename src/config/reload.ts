@@ -3,6 +3,9 @@
  * compared by `connectKey` (transport, url, resolved headers, command, args, env, cwd): an equal
  * key keeps its upstream sessions, a changed or removed one loses them. Settings bound at start
  * (listen address, worker count, session table size) need a restart and are kept as they were.
+ * A destination's other settings (timeouts, stdio limits) are read by an upstream session when it
+ * starts: a change applies to new sessions only and is reported as such. Everything else
+ * (limits, log level, origins, idle and keep-alive intervals, auth) applies at once.
  */
 import type { ProxyConfig } from './types.js';
 
@@ -14,6 +17,8 @@ export interface ReloadPlan {
   added: string[];
   /** Start-bound settings that differ and were NOT applied. */
   needsRestart: string[];
+  /** Per-destination settings that changed and reach new upstream sessions only (YAML paths). */
+  newSessionsOnly: string[];
 }
 
 export function planReload(current: ProxyConfig, incoming: ProxyConfig): ReloadPlan {
@@ -33,5 +38,14 @@ export function planReload(current: ProxyConfig, incoming: ProxyConfig): ReloadP
     if (!n || n.connectKey !== d.connectKey) evict.push(name);
   }
   const added = Object.keys(incoming.destinations).filter((name) => !current.destinations[name]);
-  return { next, evict, added, needsRestart };
+  const newSessionsOnly: string[] = [];
+  for (const [name, d] of Object.entries(current.destinations)) {
+    const n = incoming.destinations[name];
+    if (!n || n.connectKey !== d.connectKey) continue;
+    if (JSON.stringify(n.timeouts) !== JSON.stringify(d.timeouts)) newSessionsOnly.push(`destinations.${name}.timeouts`);
+    if (n.transport === 'stdio' && d.transport === 'stdio' && JSON.stringify(n.stdio) !== JSON.stringify(d.stdio)) {
+      newSessionsOnly.push(`destinations.${name}.stdio`);
+    }
+  }
+  return { next, evict, added, needsRestart, newSessionsOnly };
 }
