@@ -8,6 +8,7 @@ import type { ProxyConfig } from '../config/types.js';
 import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
 import type { Reply, ReplyHost } from './replies.js';
@@ -37,7 +38,7 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.store = new SessionStore(table, config.limits.maxPendingPushes, config.limits.maxBufferedBytes, log, {
       credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
       ended: (s, reason) => this.metrics.sessionEnded(s.dest, reason),
-    });
+    }, sessionIdScheme(config.instance));
     this.metrics = metrics;
     this.log = log;
   }

@@ -5,7 +5,7 @@
  * last activity for the idle reaper.
  */
 import type { Logger } from 'pino';
-import { mintSessionId } from '../threads/session-id.js';
+import { PLAIN_SESSION_IDS, type SessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { SseStream } from './sse-stream.js';
 
@@ -51,9 +51,12 @@ export class SessionStore {
   private readonly maxPending: number;
   private readonly maxPendingBytes: number;
   private readonly hooks: StoreHooks;
+  /** Mints ids and maps an id to its table key; refuses ids of other instances and bad MACs. */
+  readonly ids: SessionIdScheme;
 
-  constructor(table: SessionTable, maxPending: number, maxPendingBytes: number, log: Logger, hooks: StoreHooks) {
+  constructor(table: SessionTable, maxPending: number, maxPendingBytes: number, log: Logger, hooks: StoreHooks, ids: SessionIdScheme = PLAIN_SESSION_IDS) {
     this.table = table;
+    this.ids = ids;
     this.maxPending = maxPending;
     this.maxPendingBytes = maxPendingBytes;
     this.log = log;
@@ -66,8 +69,8 @@ export class SessionStore {
 
   /** Mint an id and pin it to `worker`; null when the table is full (caller answers 503). */
   create(dest: string, worker: number, legacy: boolean): DownSession | null {
-    const sid = mintSessionId();
-    if (!this.table.insert(sid, worker)) return null;
+    const sid = this.ids.mint();
+    if (!this.table.insert(this.ids.key(sid)!, worker)) return null;
     const s = new DownSession(sid, dest, worker, legacy);
     this.map.set(sid, s);
     return s;
@@ -78,9 +81,13 @@ export class SessionStore {
    * worker died (generation bumped) is gone even if the map still holds it.
    */
   get(sid: string, dest: string): DownSession | undefined {
+    // Another instance's id or a forged one is refused before any lookup, and looks exactly like
+    // an unknown session to the caller (404): nothing tells a client which ids exist.
+    const key = this.ids.key(sid);
+    if (key === null) return undefined;
     const s = this.map.get(sid);
     if (!s || s.dest !== dest) return undefined;
-    if (this.table.lookup(sid) !== s.worker) return undefined;
+    if (this.table.lookup(key) !== s.worker) return undefined;
     return s;
   }
 
@@ -89,7 +96,7 @@ export class SessionStore {
     const s = this.map.get(sid);
     if (!s) return undefined;
     this.map.delete(sid);
-    this.table.delete(sid);
+    this.table.delete(this.ids.key(sid)!);
     s.queue.length = 0;
     s.queueBytes = 0;
     const stream = s.stream;

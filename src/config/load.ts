@@ -263,6 +263,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
     },
     destinations,
+    instance: p.instance ? { id: p.instance.id, key: p.instance.key ?? null } : null,
     source,
   };
 }
