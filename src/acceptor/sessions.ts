@@ -11,6 +11,8 @@ import type { SseStream } from './sse-stream.js';
 
 export class DownSession {
   readonly sid: string;
+  /** The session table's key for `sid` (its 128 random bits), derived once at mint. */
+  readonly key: string;
   readonly dest: string;
   readonly worker: number;
   readonly legacy: boolean;
@@ -24,8 +26,9 @@ export class DownSession {
   /** The upstream answered initialize; until then a failure ends the session. */
   established = false;
 
-  constructor(sid: string, dest: string, worker: number, legacy: boolean) {
+  constructor(sid: string, key: string, dest: string, worker: number, legacy: boolean) {
     this.sid = sid;
+    this.key = key;
     this.dest = dest;
     this.worker = worker;
     this.legacy = legacy;
@@ -70,8 +73,9 @@ export class SessionStore {
   /** Mint an id and pin it to `worker`; null when the table is full (caller answers 503). */
   create(dest: string, worker: number, legacy: boolean): DownSession | null {
     const sid = this.ids.mint();
-    if (!this.table.insert(this.ids.key(sid)!, worker)) return null;
-    const s = new DownSession(sid, dest, worker, legacy);
+    const key = this.ids.key(sid)!;
+    if (!this.table.insert(key, worker)) return null;
+    const s = new DownSession(sid, key, dest, worker, legacy);
     this.map.set(sid, s);
     return s;
   }
@@ -81,13 +85,12 @@ export class SessionStore {
    * worker died (generation bumped) is gone even if the map still holds it.
    */
   get(sid: string, dest: string): DownSession | undefined {
-    // Another instance's id or a forged one is refused before any lookup, and looks exactly like
-    // an unknown session to the caller (404): nothing tells a client which ids exist.
-    const key = this.ids.key(sid);
-    if (key === null) return undefined;
+    // The map holds only ids this instance minted, so a hit is an exact match of one: stronger
+    // than checking the instance tag and MAC, and no crypto per request. Another instance's id or
+    // an edited one misses and looks exactly like an unknown session to the caller (404).
     const s = this.map.get(sid);
     if (!s || s.dest !== dest) return undefined;
-    if (this.table.lookup(key) !== s.worker) return undefined;
+    if (this.table.lookup(s.key) !== s.worker) return undefined;
     return s;
   }
 
@@ -96,7 +99,7 @@ export class SessionStore {
     const s = this.map.get(sid);
     if (!s) return undefined;
     this.map.delete(sid);
-    this.table.delete(this.ids.key(sid)!);
+    this.table.delete(s.key);
     s.queue.length = 0;
     s.queueBytes = 0;
     const stream = s.stream;

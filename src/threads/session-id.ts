@@ -4,7 +4,7 @@
  * With an `instance` configured the id also carries that instance's tag and a MAC (see
  * `instanceSessionIds`), so a stateless balancer can route on it.
  */
-import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, ProxyError } from '../errors.js';
 
 const ID_BYTES = 16;
@@ -76,7 +76,12 @@ export interface SessionIdScheme {
   readonly instance: string | null;
   /** A fresh id: plain `<32 hex>`, or `<instance>.<32 hex>.<mac>`. */
   mint(): string;
-  /** The table key (32 hex) of an id this instance could have minted, else null. */
+  /**
+   * The table key (32 hex) of an id this instance could have minted (its tag, a valid MAC, the
+   * one canonical spelling), else null. The request path needs no call: it matches ids exactly
+   * against those it minted. This is for ids seen without that record (tools, logs, a restarted
+   * instance with the same configured key telling a forged id from an expired one).
+   */
   key(id: string): string | null;
 }
 
@@ -91,14 +96,16 @@ export const PLAIN_SESSION_IDS: SessionIdScheme = {
  * Ids of the form `<instance>.<random>.<mac>`, mac = HMAC-SHA256(key, "<instance>.<random>")
  * truncated to 128 bits. A balancer routes on the part before the first dot without keeping
  * any state; the MAC binds the random part to this instance, so a client that edits the tag
- * gets an id no instance accepts. An id of another instance, or with a bad MAC, is refused
- * before any lookup: the caller answers it exactly like an unknown session.
+ * gets an id no instance accepts. An id of another instance, or with a bad MAC, is answered
+ * exactly like an unknown session.
  */
 export function instanceSessionIds(instance: string, key: Buffer): SessionIdScheme {
   if (!INSTANCE_ID.test(instance)) throw new ProxyError(ErrorCode.Internal, `instance id must match ${INSTANCE_ID.source}`);
   if (key.length < 16) throw new ProxyError(ErrorCode.Internal, 'instance key must be at least 16 bytes');
   const prefix = `${instance}.`;
-  const macOf = (signed: string): Buffer => createHmac('sha256', key).update(signed).digest().subarray(0, MAC_BYTES);
+  // A KeyObject halves the cost of each HMAC against a raw Buffer key (measured: ~4 vs ~9 µs).
+  const secret = createSecretKey(key);
+  const macOf = (signed: string): Buffer => createHmac('sha256', secret).update(signed).digest().subarray(0, MAC_BYTES);
   const idLength = prefix.length + SESSION_ID_LENGTH + 1 + MAC_LENGTH;
   const macScratch = Buffer.alloc(MAC_BYTES);
   return {
