@@ -108,17 +108,18 @@ after(async () => {
 });
 
 describe('several instances behind HAProxy (deploy/haproxy.cfg)', () => {
-  test('new sessions spread over the instances and each keeps its exact state', async () => {
+  test('new sessions spread over the instances and each keeps its exact state', async (t) => {
     // Opened in waves of 5 so that leastconn sees concurrent connections and spreads them.
     for (let w = 0; w < SESSIONS; w += 5) {
       const sids = await Promise.all(Array.from({ length: 5 }, () => open()));
       for (const sid of sids) tracked.push({ sid, count: 0 });
     }
-    const tags = new Set(tracked.map((t) => tagOf(t.sid)));
+    const tags = new Set(tracked.map((x) => tagOf(x.sid)));
+    t.diagnostic(`sessions per instance: ${NAMES.map((n) => `${n}=${tracked.filter((x) => tagOf(x.sid) === n).length}`).join(' ')}`);
     assert.ok(tags.size >= 2, `sessions landed on ${[...tags].join(',')} only`);
     for (const t of tags) assert.ok((NAMES as readonly string[]).includes(t), t);
     // Session i increments i+1 times, all sessions at once: a misrouted request would show.
-    await Promise.all(tracked.map((t, i) => bump(t, i + 1)));
+    await Promise.all(tracked.map((x, i) => bump(x, i + 1)));
     await assertExact(tracked);
   });
 
@@ -132,9 +133,11 @@ describe('several instances behind HAProxy (deploy/haproxy.cfg)', () => {
     }
   });
 
-  test('after an HAProxy restart every session is on its own instance with its exact state', async () => {
+  test('after an HAProxy restart every session is on its own instance with its exact state', async (t) => {
     const before = lb.pid;
+    const started = Date.now();
     await lb.restart();
+    t.diagnostic(`HAProxy restarted in ${Date.now() - started} ms`);
     assert.notEqual(lb.pid, before, 'a new HAProxy process (no memory of the old one)');
     await assertExact(tracked);
     await Promise.all(tracked.map((t) => bump(t, 2)));
@@ -158,7 +161,7 @@ describe('several instances behind HAProxy (deploy/haproxy.cfg)', () => {
     await assertExact([t]);
   });
 
-  test('a killed instance: its sessions answer 404, re-initialize elsewhere; the others are untouched', async () => {
+  test('a killed instance: its sessions answer 404, re-initialize elsewhere; the others are untouched', async (tc) => {
     // Kill the instance holding the most sessions.
     const byTag = new Map<string, Tracked[]>();
     for (const t of tracked) byTag.set(tagOf(t.sid), [...(byTag.get(tagOf(t.sid)) ?? []), t]);
@@ -184,6 +187,7 @@ describe('several instances behind HAProxy (deploy/haproxy.cfg)', () => {
     await assertExact(tracked);
 
     // The instance comes back (same name, same port): HAProxy's checks bring it up and it gets new sessions.
+    const back = Date.now();
     await startInstance(victim);
     const fresh: Tracked[] = [];
     const deadline = Date.now() + 30_000;
@@ -192,6 +196,7 @@ describe('several instances behind HAProxy (deploy/haproxy.cfg)', () => {
       fresh.push(...(await Promise.all([0, 1, 2].map(async () => ({ sid: await open(), count: 0 })))));
       await new Promise((r) => setTimeout(r, 250));
     }
+    tc.diagnostic(`killed ${victim} with ${lost.length} sessions; back in service ${Date.now() - back} ms after its restart began`);
     await Promise.all(fresh.map((t, i) => bump(t, (i % 4) + 1)));
     await assertExact([...tracked, ...fresh]);
     // What it lost stays lost: its ids from before its death reach it again and answer 404.

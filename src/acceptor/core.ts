@@ -41,6 +41,10 @@ export class Core implements ReplyHost, SupervisorHooks {
     }, sessionIdScheme(config.instance));
     this.metrics = metrics;
     this.log = log;
+    if (config.instance) {
+      // The id must equal this instance's server name in the balancer; say it where operators look.
+      log.info({ instance: config.instance.id, key: config.instance.key === null ? 'random' : 'configured' }, 'session ids carry this instance');
+    }
   }
 
   get sseLimits(): SseLimits {
