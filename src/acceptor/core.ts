@@ -9,6 +9,7 @@ import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
 import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
 import type { Reply, ReplyHost } from './replies.js';
@@ -42,7 +43,7 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.store = new SessionStore(table, () => this.config.limits, log, {
       credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
       ended: (s, reason) => this.metrics.sessionEnded(s.dest, reason),
-    });
+    }, sessionIdScheme(config.instance));
     this.metrics = metrics;
     this.log = log;
     metrics.bind({
@@ -51,6 +52,10 @@ export class Core implements ReplyHost, SupervisorHooks {
       inflight: (w) => this.supervisor.inflight(w),
       workerStats: () => this.workerStats(),
     });
+    if (config.instance) {
+      // The id must equal this instance's server name in the balancer; say it where operators look.
+      log.info({ instance: config.instance.id, key: config.instance.key === null ? 'random' : 'configured' }, 'session ids carry this instance');
+    }
   }
 
   /** Every worker's counters (observability/worker-stats.ts), by worker index; bounded in time. */

@@ -5,7 +5,7 @@
  * last activity for the idle reaper.
  */
 import type { Logger } from 'pino';
-import { mintSessionId } from '../threads/session-id.js';
+import { PLAIN_SESSION_IDS, type SessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { SseStream } from './sse-stream.js';
 
@@ -19,6 +19,8 @@ export interface EventCarrier {
 
 export class DownSession {
   readonly sid: string;
+  /** The session table's key for `sid` (its 128 random bits), derived once at mint. */
+  readonly key: string;
   readonly dest: string;
   readonly worker: number;
   readonly legacy: boolean;
@@ -39,8 +41,9 @@ export class DownSession {
    */
   readonly carriers: EventCarrier[] = [];
 
-  constructor(sid: string, dest: string, worker: number, legacy: boolean) {
+  constructor(sid: string, key: string, dest: string, worker: number, legacy: boolean) {
     this.sid = sid;
+    this.key = key;
     this.dest = dest;
     this.worker = worker;
     this.legacy = legacy;
@@ -66,9 +69,12 @@ export class SessionStore {
   /** Read at each use, so a reload's limits apply at once. */
   private readonly limits: () => { maxPendingPushes: number; maxBufferedBytes: number };
   private readonly hooks: StoreHooks;
+  /** Mints ids and maps an id to its table key; refuses ids of other instances and bad MACs. */
+  readonly ids: SessionIdScheme;
 
-  constructor(table: SessionTable, limits: () => { maxPendingPushes: number; maxBufferedBytes: number }, log: Logger, hooks: StoreHooks) {
+  constructor(table: SessionTable, limits: () => { maxPendingPushes: number; maxBufferedBytes: number }, log: Logger, hooks: StoreHooks, ids: SessionIdScheme = PLAIN_SESSION_IDS) {
     this.table = table;
+    this.ids = ids;
     this.limits = limits;
     this.log = log;
     this.hooks = hooks;
@@ -80,9 +86,10 @@ export class SessionStore {
 
   /** Mint an id and pin it to `worker`; null when the table is full (caller answers 503). */
   create(dest: string, worker: number, legacy: boolean): DownSession | null {
-    const sid = mintSessionId();
-    if (!this.table.insert(sid, worker)) return null;
-    const s = new DownSession(sid, dest, worker, legacy);
+    const sid = this.ids.mint();
+    const key = this.ids.key(sid)!;
+    if (!this.table.insert(key, worker)) return null;
+    const s = new DownSession(sid, key, dest, worker, legacy);
     this.map.set(sid, s);
     return s;
   }
@@ -92,9 +99,12 @@ export class SessionStore {
    * worker died (generation bumped) is gone even if the map still holds it.
    */
   get(sid: string, dest: string): DownSession | undefined {
+    // The map holds only ids this instance minted, so a hit is an exact match of one: stronger
+    // than checking the instance tag and MAC, and no crypto per request. Another instance's id or
+    // an edited one misses and looks exactly like an unknown session to the caller (404).
     const s = this.map.get(sid);
     if (!s || s.dest !== dest) return undefined;
-    if (this.table.lookup(sid) !== s.worker) return undefined;
+    if (this.table.lookup(s.key) !== s.worker) return undefined;
     return s;
   }
 
@@ -103,7 +113,7 @@ export class SessionStore {
     const s = this.map.get(sid);
     if (!s) return undefined;
     this.map.delete(sid);
-    this.table.delete(sid);
+    this.table.delete(s.key);
     s.queue.length = 0;
     s.queueBytes = 0;
     const stream = s.stream;

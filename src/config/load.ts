@@ -266,6 +266,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
     auth: toAuthConfig(p.auth),
     admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
     destinations,
+    instance: p.instance ? { id: p.instance.id, key: p.instance.key ?? null } : null,
     source,
   };
 }

@@ -2,7 +2,7 @@
  * What a config reload may change while serving, and what it must disrupt. Destinations are
  * compared by `connectKey` (transport, url, resolved headers, command, args, env, cwd): an equal
  * key keeps its upstream sessions, a changed or removed one loses them. Settings bound at start
- * (listen address, worker count, session table size) need a restart and are kept as they were.
+ * (listen address, worker count, session table size, instance) need a restart and are kept as they were.
  * A destination's other settings (timeouts, stdio limits) are read by an upstream session when it
  * starts: a change applies to new sessions only and is reported as such. Everything else
  * (limits, log level, origins, idle and keep-alive intervals, auth) applies at once.
@@ -26,11 +26,14 @@ export function planReload(current: ProxyConfig, incoming: ProxyConfig): ReloadP
   if (incoming.listen.host !== current.listen.host || incoming.listen.port !== current.listen.port) needsRestart.push('listen');
   if (incoming.workers !== current.workers) needsRestart.push('workers');
   if (incoming.maxSessions !== current.maxSessions) needsRestart.push('max_sessions');
+  // Session ids are minted and checked with the instance set at start; a new one would orphan them.
+  if (incoming.instance?.id !== current.instance?.id || incoming.instance?.key !== current.instance?.key) needsRestart.push('instance');
   const next: ProxyConfig = {
     ...incoming,
     listen: current.listen,
     workers: current.workers,
     maxSessions: current.maxSessions,
+    instance: current.instance,
   };
   const evict: string[] = [];
   for (const [name, d] of Object.entries(current.destinations)) {

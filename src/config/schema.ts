@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { authCrossFieldIssues, authSchema } from './auth-schema.js';
+import { INSTANCE_ID } from '../threads/session-id.js';
 
 export const DESTINATION_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** RFC 9110 token: what a header field name may consist of. */
@@ -194,6 +195,22 @@ function adminSchema(ctx: ResolveContext) {
   });
 }
 
+// ---- instance (several instances behind one balancer) -----------------------------------------
+
+/** A shorter key is too easy to guess; 32 characters of a random secret carry >= 128 bits. */
+const MIN_INSTANCE_KEY = 32;
+
+function instanceSchema(ctx: ResolveContext) {
+  return z.strictObject({
+    id: z.string().regex(INSTANCE_ID, { error: `must match ${INSTANCE_ID.source} (it is also the HAProxy server name)` }),
+    key: z
+      .string()
+      .transform(fromContext((v) => ctx.expand(v)))
+      .refine((v) => v.length >= MIN_INSTANCE_KEY, { error: `must be at least ${MIN_INSTANCE_KEY} characters (use \${secret:NAME})` })
+      .optional(),
+  });
+}
+
 // ---- the whole file ----------------------------------------------------------------------------
 
 export function buildConfigSchema(ctx: ResolveContext) {
@@ -213,6 +230,7 @@ export function buildConfigSchema(ctx: ResolveContext) {
     limits: LimitsSchema.prefault({}),
     auth: authSchema(ctx).prefault({}),
     admin: adminSchema(ctx).optional(),
+    instance: instanceSchema(ctx).optional(),
     destinations: z.record(z.string(), destinationSchema(ctx)),
   });
 }

@@ -89,6 +89,14 @@ export interface AdminConfig {
   exposeMetrics: 'loopback' | 'token' | 'public' | undefined;
 }
 
+/** This instance's identity when several run behind one balancer (see README, Beyond one machine). */
+export interface InstanceConfig {
+  /** Carried in every session id; the balancer's server name for this instance. */
+  id: string;
+  /** HMAC key for session ids (resolved secret, never logged); null = a random key made at start. */
+  key: string | null;
+}
+
 export interface ProxyConfig {
   listen: { host: string; port: number };
   workers: number;
@@ -110,6 +118,8 @@ export interface ProxyConfig {
   auth: AuthConfig;
   admin: AdminConfig;
   destinations: Record<string, Destination>;
+  /** null: plain session ids (one instance, or no balancer routing on them). */
+  instance: InstanceConfig | null;
   /** Absolute path of the file this came from; null for the built-in demo. */
   source: string | null;
 }
