@@ -6,7 +6,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
-import { MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import { type JsonRpcId, MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
@@ -67,8 +67,8 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
   if (!known || !known.legacy) return reject(ErrorCode.UnknownSession, 'session not found');
   readBody(res, core.config.limits.maxBodyBytes, (body) => {
     if (st.aborted) return;
-    const late = (code: ErrorCode, message: string, method?: string): void => {
-      const status = writeErrorCorked(res, st, code, message);
+    const late = (code: ErrorCode, message: string, method?: string, id: JsonRpcId = null): void => {
+      const status = writeErrorCorked(res, st, code, message, id);
       core.logExchange(dest, sid, method, status, started, code);
     };
     if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
@@ -77,7 +77,8 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     if (!s || !s.stream || s.stream.done) return late(ErrorCode.UnknownSession, 'session not found (its stream is closed)');
     const env = parseEnvelope(body);
     const bad = frameProblem(env);
-    if (bad) return late(bad.code, bad.message, env.method);
+    // The id is echoed whenever the scanner found a usable one (null for a parse error).
+    if (bad) return late(bad.code, bad.message, env.method, env.id);
     if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env.method);
     const isRequest = env.kind === MsgKind.Request;
     const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);

@@ -6,7 +6,7 @@
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
-import { MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import { type JsonRpcId, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { acceptsBoth, acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
@@ -44,14 +44,15 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
 
   readBody(res, core.config.limits.maxBodyBytes, (body) => {
     if (st.aborted) return;
-    const late = (code: ErrorCode, message: string, method?: string): void => {
-      const status = writeErrorCorked(res, st, code, message);
+    const late = (code: ErrorCode, message: string, method?: string, id: JsonRpcId = null): void => {
+      const status = writeErrorCorked(res, st, code, message, id);
       core.logExchange(dest, sidHeader, method, status, started, code);
     };
     if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
     const env = parseEnvelope(body);
     const bad = frameProblem(env);
-    if (bad) return late(bad.code, bad.message, env.method);
+    // The id is echoed whenever the scanner found a usable one (null for a parse error).
+    if (bad) return late(bad.code, bad.message, env.method, env.id);
 
     if (isInitialize(env)) {
       if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env.method);
