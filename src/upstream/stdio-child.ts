@@ -149,7 +149,8 @@ export class StdioChild implements MessageChannel {
   }
 
   setReplayOnRestart(initializeFrame: string): void {
-    const env = parseEnvelope(initializeFrame);
+    // The acceptor already refused frames too deep; the replay is textual, so any depth is safe here.
+    const env = parseEnvelope(initializeFrame, false);
     if (env.kind !== MsgKind.Request) {
       this.log.warn('initialize frame to replay is not a JSON-RPC request; restarts will not re-initialize');
       return;
