@@ -104,7 +104,7 @@ describe('deeply nested client JSON', () => {
     const rb = await call(b, 'b2', 'pid');
     assert.equal(rb.status, 200, JSON.stringify(rb.body));
     assert.equal(rb.body.result!.pid, pidB, 'session B kept its child');
-    const lost = mainLog.filter((l) => JSON.stringify(l).includes('E_WORKER_LOST') || /worker (exited|lost|died)/i.test(String(l.msg)));
+    const lost = mainLog.filter((l) => JSON.stringify(l).includes('E_WORKER_LOST') || /worker thread died/.test(String(l.msg)));
     assert.deepEqual(lost, []);
     const health = (await (await fetch(`${proxy.url}/healthz`)).json()) as Record<string, unknown>;
     assert.equal(health.status, 'ok');

@@ -16,7 +16,15 @@ export interface RawReply {
   ms: number;
 }
 
-export function rawHttp(port: number, request: string | Buffer, timeoutMs = 5000): Promise<RawReply> {
+export interface RawOptions {
+  timeoutMs?: number;
+  /** Done at the end of the head when there is no Content-Length (a stream), or always (HEAD). */
+  head?: 'if-streaming' | 'always';
+}
+
+export function rawHttp(port: number, request: string | Buffer, timeoutOrOpts: number | RawOptions = 5000): Promise<RawReply> {
+  const opts: RawOptions = typeof timeoutOrOpts === 'number' ? { timeoutMs: timeoutOrOpts } : timeoutOrOpts;
+  const timeoutMs = opts.timeoutMs ?? 5000;
   const started = Date.now();
   return new Promise((resolve) => {
     const sock = connect({ host: '127.0.0.1', port });
@@ -34,7 +42,7 @@ export function rawHttp(port: number, request: string | Buffer, timeoutMs = 5000
     sock.on('connect', () => sock.write(request));
     sock.on('data', (c: Buffer) => {
       chunks.push(c);
-      if (complete(Buffer.concat(chunks).toString('latin1'))) finish(false);
+      if (complete(Buffer.concat(chunks).toString('latin1'), opts.head)) finish(false);
     });
     sock.on('error', () => {
       reset = true;
@@ -44,11 +52,12 @@ export function rawHttp(port: number, request: string | Buffer, timeoutMs = 5000
   });
 }
 
-function complete(text: string): boolean {
+function complete(text: string, head: RawOptions['head']): boolean {
   const end = text.indexOf('\r\n\r\n');
   if (end < 0) return false;
+  if (head === 'always') return true;
   const m = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end));
-  if (m === null) return false;
+  if (m === null) return head === 'if-streaming';
   return Buffer.byteLength(text.slice(end + 4), 'latin1') >= Number(m[1]);
 }
 
