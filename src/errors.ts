@@ -17,6 +17,8 @@ export const ErrorCode = {
   UnknownDestination: 'E_UNKNOWN_DESTINATION',
   MethodNotAllowed: 'E_METHOD_NOT_ALLOWED',
   ForbiddenOrigin: 'E_FORBIDDEN_ORIGIN',
+  ForbiddenHost: 'E_FORBIDDEN_HOST',
+  NestingTooDeep: 'E_NESTING_TOO_DEEP',
   NotFound: 'E_NOT_FOUND',
   SessionTableFull: 'E_SESSION_TABLE_FULL',
   Overloaded: 'E_OVERLOADED',
@@ -108,6 +110,9 @@ export const WIRE: Readonly<Record<ErrorCode, WireShape>> = {
   E_UNKNOWN_DESTINATION: { status: 404, rpc: JsonRpcCode.InvalidRequest },
   E_METHOD_NOT_ALLOWED: { status: 405, rpc: JsonRpcCode.InvalidRequest },
   E_FORBIDDEN_ORIGIN: { status: 403, rpc: JsonRpcCode.InvalidRequest },
+  // 421 Misdirected Request: this server does not answer for that authority (DNS rebinding).
+  E_FORBIDDEN_HOST: { status: 421, rpc: JsonRpcCode.InvalidRequest },
+  E_NESTING_TOO_DEEP: { status: 400, rpc: JsonRpcCode.InvalidRequest },
   E_NOT_FOUND: { status: 404, rpc: JsonRpcCode.InvalidRequest },
   E_SESSION_TABLE_FULL: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 5 },
   E_OVERLOADED: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 1 },

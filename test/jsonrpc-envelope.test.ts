@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  parseEnvelope, parseEnvelopeSimple, idKey, isInitialize, MsgKind, PARSE_ERROR, type Envelope,
+  parseEnvelope, parseEnvelopeSimple, idKey, isInitialize, MsgKind, PARSE_ERROR, TOO_DEEP, type Envelope,
 } from '../src/upstream/jsonrpc-envelope.js';
 import { mulberry32 } from './helpers/prng.js';
 
@@ -160,7 +160,9 @@ describe('parseEnvelope', () => {
     assert.equal(parseEnvelope('{"jsonrpc":"1.0","jsonrpc":"2.0","method":"a"}').kind, MsgKind.Notification);
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     same(`{"jsonrpc":"2.0","id":1,"result":${deep}}`);
-    assert.equal(parseEnvelope(`{"jsonrpc":"2.0","id":1,"result":${deep}}`).kind, MsgKind.Response);
+    // Too deep for a client frame (test/envelope-depth.test.ts), still routable from upstream.
+    assert.equal(parseEnvelope(`{"jsonrpc":"2.0","id":1,"result":${deep}}`).problem, TOO_DEEP);
+    assert.equal(parseEnvelope(`{"jsonrpc":"2.0","id":1,"result":${deep}}`, false).kind, MsgKind.Response);
     same(`{"jsonrpc":"2.0","id":1,"result":${deep.slice(0, -1)}}`);
   });
 

@@ -344,6 +344,28 @@ describe('StdioChild', () => {
     assert.deepEqual(h.closed, [null]);
   });
 
+  test('a restart replays a 100k-deep initialize textually (JSON.stringify would throw RangeError)', T, async () => {
+    // Issue 9: the replay rebuilt the frame with JSON.stringify, which recursed over the client's
+    // params; the RangeError escaped attemptRestart and killed the worker with all its sessions.
+    const levels = 100_000;
+    const deepInit = `{"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},`
+      + `"clientInfo":{"name":"t","version":"1"},"deep":${'['.repeat(levels)}${']'.repeat(levels)}},"jsonrpc":"2.0","id":1}`;
+    const { ch, h } = open(makeDest('echo-server.mjs'));
+    await ch.start();
+    await ch.send(deepInit);
+    await waitFor(() => h.find((m) => m.id === 1) !== undefined, 'initialize reply');
+    ch.setReplayOnRestart(deepInit);
+    const pid1 = ch.pid!;
+    process.kill(pid1, 'SIGKILL');
+    await waitFor(() => h.interrupted.length === 1, 'onInterrupted');
+    const after = (await rpc(ch, h, 'stats')).result!;
+    assert.notEqual(after.pid, pid1);
+    assert.deepEqual(after.initIds, ['mithril-reinit-1']);
+    assert.equal(after.badLines, 0, 'the rewritten frame is valid JSON to the child');
+    assert.equal(h.closed.length, 0);
+    await ch.close();
+  });
+
   test('a restart while paused still completes the re-initialize; the pause holds afterwards', T, async () => {
     const cap = captureLog();
     const dest = makeDest('echo-server.mjs', [], {}, {

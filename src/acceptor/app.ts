@@ -9,6 +9,7 @@ import type { Core } from './core.js';
 import { remoteAddress, writeError, writeResponse } from './http-util.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
 import { applyCors, writePreflight } from './cors.js';
+import { refuseForeignHost } from './host-check.js';
 import { originAllowed } from './origin.js';
 import type { Front, HttpApp, HttpRequest, HttpResponse } from './http-types.js';
 import { handleDelete, handleGet, handlePost } from './streamable-http.js';
@@ -26,6 +27,12 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
    * Origin (403 for a foreign browser origin; CORS headers for an allowed one). False: answered.
    */
   const admit = (res: HttpResponse, req: HttpRequest, name: string): boolean => {
+    // DNS rebinding: a page on an attacker's name that resolves to us sends that name as Host.
+    const hostRefused = refuseForeignHost(res, req, core.config);
+    if (hostRefused !== 0) {
+      core.logExchange(name, undefined, req.getMethod(), hostRefused, Date.now(), ErrorCode.ForbiddenHost);
+      return false;
+    }
     const origin = req.getHeader('origin');
     if (origin) {
       if (!originAllowed(origin, core.config.allowedOrigins)) {
@@ -77,9 +84,11 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
     detailsAllowed(detailsPolicy(core.config.admin, false), remoteAddress(res), req.getHeader('authorization'));
   app.get('/admin/sessions', (res, req) => handleAdminSessions(core, res, req, false));
   app.get('/healthz', (res, req) => {
+    if (refuseForeignHost(res, req, core.config) !== 0) return;
     writeResponse(res, 200, 'application/json', healthBody(core, health, details(res, req)));
   });
   app.get('/metrics', (res, req) => {
+    if (refuseForeignHost(res, req, core.config) !== 0) return;
     if (!details(res, req)) return writeDetailsDenied(res, detailsPolicy(core.config.admin, false));
     const st = { aborted: false };
     res.onAborted(() => {
@@ -90,6 +99,7 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
     });
   });
   app.any('/*', (res, req) => {
+    if (refuseForeignHost(res, req, core.config) !== 0) return;
     writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'not found', path: req.getUrl() }));
   });
   return app;

@@ -23,7 +23,9 @@ import type { Front, HttpApp, HttpRequest, HttpResponse, Listener, RouteHandler 
 const MAX_HEADER_BYTES = 16 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 /** Whole request (headers and body) must arrive within this; responses (SSE) are not bounded by it. */
-const REQUEST_TIMEOUT_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** How often node checks those two timeouts (its default, 30 s, would let a slowloris sit 30 s past them). */
+const TIMEOUT_CHECK_MS = 1_000;
 /** Idle keep-alive connections close after this, like uWS's ~10 s idle timeout. */
 const KEEP_ALIVE_MS = 10_000;
 const EMPTY = new ArrayBuffer(0);
@@ -285,6 +287,7 @@ export const nodeFront: Front = {
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
       keepAliveTimeout: KEEP_ALIVE_MS,
       noDelay: true,
     }, (req, res) => nodeApp.handle(req, res));

@@ -78,6 +78,7 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     if (!s || !s.stream || s.stream.done) return late(ErrorCode.UnknownSession, 'session not found (its stream is closed)');
     const env = parseEnvelope(body);
     const bad = frameProblem(env);
+    // The id is echoed whenever the scanner found a usable one (null for a parse error).
     if (bad) return late(bad.code, bad.message, env);
     if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
     const isRequest = env.kind === MsgKind.Request;

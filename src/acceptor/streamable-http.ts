@@ -52,6 +52,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
     const env = parseEnvelope(body);
     const bad = frameProblem(env);
+    // The id is echoed whenever the scanner found a usable one (null for a parse error).
     if (bad) return late(bad.code, bad.message, env);
 
     if (isInitialize(env)) {

@@ -255,6 +255,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
     healthProbeAfterMs: p.health_probe_after_ms,
     sseKeepaliveMs: p.sse_keepalive_ms,
     allowedOrigins: p.allowed_origins.map((o) => o.replace(/\/$/, '')),
+    allowedHosts: p.allowed_hosts,
     logLevel: p.log_level,
     limits: {
       maxBodyBytes: p.limits.max_body_bytes,

@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { authCrossFieldIssues, authSchema } from './auth-schema.js';
 import { INSTANCE_ID } from '../threads/session-id.js';
+import { splitHost } from '../acceptor/host-check.js';
 
 export const DESTINATION_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** RFC 9110 token: what a header field name may consist of. */
@@ -224,6 +225,9 @@ export function buildConfigSchema(ctx: ResolveContext) {
     log_level: z.enum(LOG_LEVELS).default('info'),
     // Browser origins allowed besides loopback ones; '*' allows any (DNS-rebinding protection off).
     allowed_origins: z.array(z.string().refine((o) => o === '*' || isOrigin(o), { message: "must be an origin like 'https://host:port' or '*'" })).default([]),
+    // Host header names accepted besides IP literals, localhost, this machine's hostname and
+    // listen.host (DNS-rebinding protection, src/acceptor/host-check.ts); 'name' or 'name:port'; '*' = any.
+    allowed_hosts: z.array(z.string().refine((h) => h === '*' || splitHost(h.toLowerCase()) !== undefined, { message: "must be a host name like 'mcp.example.com' or 'mcp.example.com:8443', or '*'" })).default([]),
     // Read before validation by load.ts (the secrets feed the header/env transforms); kept here so
     // that its type is checked and it is not an unknown key.
     secrets_file: z.string().min(1).optional(),

@@ -112,6 +112,11 @@ export interface ProxyConfig {
    * accepted answers 403: it is how a local proxy resists DNS rebinding (MCP transport spec).
    */
   allowedOrigins: string[];
+  /**
+   * Host header names accepted besides IP literals, localhost, this machine's hostname and
+   * listen.host; `name` (any port) or `name:port`; '*' = any. Others answer 421 (host-check.ts).
+   */
+  allowedHosts: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   limits: Limits;
   /** Downstream client authentication and per-client limits (`auth:`). */

@@ -22,6 +22,18 @@ export interface Envelope {
 /** Maps to JSON-RPC -32700; every other problem text maps to -32600. */
 export const PARSE_ERROR = 'parse error';
 
+/**
+ * The deepest nesting of arrays and objects a message may have (`{}` is depth 1). The scanner
+ * itself is iterative and would cope with any depth, but much of what sees a frame after it is
+ * not: V8's JSON.stringify, structuredClone and postMessage recurse and throw RangeError near
+ * 10^4 levels (that killed a worker, issue 9), and many MCP servers' parsers have their own cap
+ * (serde_json: 128, Python's json: the interpreter's recursion limit). 128 is far above anything
+ * MCP messages need (tool schemas nest a few tens of levels at most) and matches serde_json.
+ */
+export const MAX_DEPTH = 128;
+/** Problem text of a too-deep message; frame-check.ts maps it to E_NESTING_TOO_DEEP. */
+export const TOO_DEEP = `nesting deeper than ${MAX_DEPTH} levels`;
+
 // ---- classification, shared by the scanner and the reference so both agree by construction ----
 
 const enum VT { Absent = 0, Str = 1, Num = 2, Null = 3, Other = 4 }
@@ -57,7 +69,14 @@ function invalid(problem: string, id: JsonRpcId, method: string | undefined): En
   return { kind: MsgKind.Invalid, id, method, problem };
 }
 
+/** Too deep wins over every other classification, but still echoes a usable id (and method, for logs). */
+function tooDeepEnvelope(idType: VT, id: JsonRpcId, method: string | undefined): Envelope {
+  const validId = idType === VT.Str || idType === VT.Num || idType === VT.Null;
+  return invalid(TOO_DEEP, validId ? id : null, method);
+}
+
 const PARSE_FAILED: Readonly<Envelope> = Object.freeze({ kind: MsgKind.Invalid, id: null, method: undefined, problem: PARSE_ERROR });
+const TOO_DEEP_NO_ID: Readonly<Envelope> = Object.freeze({ kind: MsgKind.Invalid, id: null, method: undefined, problem: TOO_DEEP });
 const NOT_OBJECT: Readonly<Envelope> = Object.freeze({ kind: MsgKind.Invalid, id: null, method: undefined, problem: 'message must be a JSON object' });
 const BATCH: Readonly<Envelope> = Object.freeze({ kind: MsgKind.Batch, id: null, method: undefined });
 
@@ -68,19 +87,37 @@ function typeOf(v: unknown): VT {
   return VT.Other;
 }
 
-/** The reference: JSON.parse the whole text, then classify. Kept for tests and the benchmark. */
-export function parseEnvelopeSimple(text: string): Envelope {
+/** Nesting depth of a parsed value, walked with an explicit stack (the value may be very deep). */
+export function depthOf(v: unknown): number {
+  let max = 0;
+  const todo: Array<[unknown, number]> = [[v, 0]];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    const [x, d] = next;
+    if (x === null || typeof x !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    for (const child of Object.values(x as Record<string, unknown>)) todo.push([child, d + 1]);
+  }
+  return max;
+}
+
+/**
+ * The reference: JSON.parse the whole text (iterative in V8), then classify. Kept for tests and the
+ * benchmark; `limitDepth` as for parseEnvelope (the benchmark passes false so its baseline stays
+ * the bare JSON.parse cost it always measured: the depth walk is a test-only expense).
+ */
+export function parseEnvelopeSimple(text: string, limitDepth = true): Envelope {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     return PARSE_FAILED;
   }
-  if (Array.isArray(v)) return BATCH;
-  if (typeof v !== 'object' || v === null) return NOT_OBJECT;
+  const tooDeep = limitDepth && depthOf(v) > MAX_DEPTH;
+  if (Array.isArray(v) || typeof v !== 'object' || v === null) return tooDeep ? TOO_DEEP_NO_ID : Array.isArray(v) ? BATCH : NOT_OBJECT;
   const o = v as Record<string, unknown>;
   const hasM = Object.hasOwn(o, 'method');
   const hasI = Object.hasOwn(o, 'id');
+  if (tooDeep) return tooDeepEnvelope(hasI ? typeOf(o.id) : VT.Absent, o.id as JsonRpcId, typeof o.method === 'string' ? o.method : undefined);
   return classify(
     o.jsonrpc === '2.0',
     hasM ? typeOf(o.method) : VT.Absent, typeof o.method === 'string' ? o.method : undefined,
@@ -193,8 +230,14 @@ function scanNumber(s: string, i: number): number {
 
 const IN_OBJECT = 1;
 const IN_ARRAY = 2;
-/** Open containers of the value being skipped; iterative so deep nesting cannot overflow the stack. */
-let stack = new Uint8Array(64);
+/**
+ * Open containers of the value being skipped; iterative so deep nesting cannot overflow the stack.
+ * It only grows past MAX_DEPTH for a message that is refused anyway, and is shrunk back after it.
+ */
+const STACK_SIZE = MAX_DEPTH;
+let stack = new Uint8Array(STACK_SIZE);
+/** Set by skipValue when a value nested deeper than its `room`; the scan still checks syntax to the end. */
+let tooDeep = false;
 
 /** After the key's closing quote: `:` and the whitespace before the value. */
 export function afterKey(s: string, i: number): number {
@@ -203,8 +246,11 @@ export function afterKey(s: string, i: number): number {
   return skipWs(s, i + 1);
 }
 
-/** `i` is at the first character of a value; returns the index just after it. */
-export function skipValue(s: string, i: number): number {
+/**
+ * `i` is at the first character of a value; returns the index just after it. `room`: how many
+ * containers may nest in it (more sets `tooDeep`; one comparison per container opened).
+ */
+export function skipValue(s: string, i: number, room: number = MAX_DEPTH): number {
   let depth = 0;
   for (;;) {
     // One value starts at i.
@@ -212,6 +258,8 @@ export function skipValue(s: string, i: number): number {
     if (c === Ch.Quote) {
       i = scanString(s, i);
     } else if (c === Ch.LBrace || c === Ch.LBracket) {
+      // This container is level depth + 1 of the value, empty or not.
+      if (depth === room) tooDeep = true;
       i = skipWs(s, i + 1);
       const close = c === Ch.LBrace ? Ch.RBrace : Ch.RBracket;
       if (s.charCodeAt(i) === close) {
@@ -306,14 +354,25 @@ function stringAt(s: string, start: number, end: number, escaped: boolean): stri
   return escaped ? (JSON.parse(s.slice(start, end)) as string) : s.slice(start + 1, end - 1);
 }
 
-/** Classify one JSON-RPC message. Never throws. */
-export function parseEnvelope(text: string): Envelope {
-  const s = text;
+/**
+ * Classify one JSON-RPC message. Never throws. `limitDepth` false is for frames from upstream
+ * servers: they are only routed by id and forwarded as bytes, never built into objects, so their
+ * depth harms nothing here, and refusing them would strand the request they answer.
+ */
+export function parseEnvelope(text: string, limitDepth = true): Envelope {
+  tooDeep = false;
+  const env = scanEnvelope(text, limitDepth ? MAX_DEPTH : Infinity);
+  if (stack.length > STACK_SIZE) stack = new Uint8Array(STACK_SIZE);
+  return env;
+}
+
+function scanEnvelope(s: string, maxDepth: number): Envelope {
   let i = skipWs(s, 0);
   const first = s.charCodeAt(i);
   if (first !== Ch.LBrace) {
-    const end = skipValue(s, i);
+    const end = skipValue(s, i, maxDepth);
     if (end < 0 || skipWs(s, end) !== s.length) return PARSE_FAILED;
+    if (tooDeep) return TOO_DEEP_NO_ID;
     return first === Ch.LBracket ? BATCH : NOT_OBJECT;
   }
   // Last occurrence wins for duplicate keys, as with JSON.parse: only positions are remembered.
@@ -336,7 +395,8 @@ export function parseEnvelope(text: string): Envelope {
       if (i < 0) return PARSE_FAILED;
       const vStart = i;
       const vt = valueType(s.charCodeAt(i));
-      i = vt === VT.Str ? scanString(s, i) : skipValue(s, i);
+      // The top-level object is one level: its members have one less.
+      i = vt === VT.Str ? scanString(s, i) : skipValue(s, i, maxDepth - 1);
       if (i < 0) return PARSE_FAILED;
       switch (key) {
         case Key.JsonRpc:
@@ -368,6 +428,7 @@ export function parseEnvelope(text: string): Envelope {
   if (idType === VT.Str) id = stringAt(s, idStart, idEnd, idEsc);
   else if (idType === VT.Num) id = Number(s.slice(idStart, idEnd));
   const method = methodType === VT.Str ? stringAt(s, methodStart, methodEnd, methodEsc) : undefined;
+  if (tooDeep) return tooDeepEnvelope(idType, id, method);
   return classify(jsonrpcOk, methodType, method, idType, id, hasResult, hasError);
 }
 
@@ -380,4 +441,66 @@ export function idKey(id: JsonRpcId): string {
 
 export function isInitialize(env: Envelope): boolean {
   return env.kind === MsgKind.Request && env.method === 'initialize';
+}
+
+// ---- textual edits, for frames that must never be rebuilt from objects ----
+
+/**
+ * Where each top-level `name` member's value is in `s`: [start, end) pairs in text order (JSON
+ * allows duplicates). Undefined unless `s` is one syntactically valid JSON object. Iterative,
+ * like the scanner, so any depth is safe.
+ */
+export function memberSpans(s: string, name: 'id' | 'error' | 'result'): Array<[number, number]> | undefined {
+  const spans = scanMembers(s, keyFromText(name));
+  if (stack.length > STACK_SIZE) stack = new Uint8Array(STACK_SIZE);
+  return spans;
+}
+
+function scanMembers(s: string, want: Key): Array<[number, number]> | undefined {
+  const spans: Array<[number, number]> = [];
+  let i = skipWs(s, 0);
+  if (s.charCodeAt(i) !== Ch.LBrace) return undefined;
+  i = skipWs(s, i + 1);
+  if (s.charCodeAt(i) === Ch.RBrace) return skipWs(s, i + 1) === s.length ? spans : undefined;
+  for (;;) {
+    if (s.charCodeAt(i) !== Ch.Quote) return undefined;
+    const keyStart = i + 1;
+    i = scanString(s, i);
+    if (i < 0) return undefined;
+    const key = keyOf(s, keyStart, i - 1, lastHadEscape);
+    i = afterKey(s, i);
+    if (i < 0) return undefined;
+    const vStart = i;
+    i = skipValue(s, i, Infinity);
+    if (i < 0) return undefined;
+    if (key === want) spans.push([vStart, i]);
+    i = skipWs(s, i);
+    const c = s.charCodeAt(i);
+    if (c === Ch.Comma) {
+      i = skipWs(s, i + 1);
+    } else if (c === Ch.RBrace) {
+      break;
+    } else {
+      return undefined;
+    }
+  }
+  return skipWs(s, i + 1) === s.length ? spans : undefined;
+}
+
+/**
+ * `frame` with the value of every top-level `id` replaced by `newIdJson` (already JSON text), the
+ * rest byte for byte. Undefined when the frame is not a JSON object with an id. This is how a
+ * remembered client request is re-sent under the proxy's own id without JSON.parse/stringify: a
+ * client's deeply nested params can make JSON.stringify throw RangeError (issue 9).
+ */
+export function replaceId(frame: string, newIdJson: string): string | undefined {
+  const spans = memberSpans(frame, 'id');
+  if (spans === undefined || spans.length === 0) return undefined;
+  let out = '';
+  let from = 0;
+  for (const [start, end] of spans) {
+    out += frame.slice(from, start) + newIdJson;
+    from = end;
+  }
+  return out + frame.slice(from);
 }

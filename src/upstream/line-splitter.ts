@@ -12,6 +12,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
+import { MsgKind, parseEnvelope } from './jsonrpc-envelope.js';
 
 export interface LineSink {
   /** One complete line, decoded as UTF-8, without its `\n` and without a trailing `\r`. */
@@ -105,14 +106,9 @@ export function looksLikeJson(line: string): boolean {
     while (j > i && (line.charCodeAt(j) === 0x20 || line.charCodeAt(j) === 0x09)) j--;
     return line.charCodeAt(j) === 0x7d; /* } */
   }
-  // '[' also starts many log lines ("[INFO] ..."); batches are rare, so a full parse is affordable.
-  if (first === 0x5b /* [ */) {
-    try {
-      return Array.isArray(JSON.parse(line));
-    } catch {
-      return false;
-    }
-  }
+  // '[' also starts many log lines ("[INFO] ..."); batches are rare, so a full scan is affordable.
+  // The scanner, not JSON.parse: it checks the syntax without building the (child-made) value.
+  if (first === 0x5b /* [ */) return parseEnvelope(line, false).kind === MsgKind.Batch;
   return false;
 }
 

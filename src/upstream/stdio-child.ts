@@ -20,7 +20,7 @@ import { ErrorCode, ProxyError } from '../errors.js';
 import type { StdioDestination } from '../config/types.js';
 import { workerStats } from '../observability/worker-stats.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
-import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
+import { MsgKind, idKey, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
 import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
 import { Proc, forgetGroup, killGroup, spawnProc } from './stdio-process.js';
 
@@ -35,6 +35,8 @@ const PIPE_DRAIN_MS = 250;
 /** After SIGKILL, how long close() waits for the exit to be reported. */
 const POST_KILL_WAIT_MS = 1000;
 const NON_JSON_SUMMARY_MS = 1000;
+/** How much of a rejected re-initialize's error object goes into the failure text. */
+const REINIT_ERROR_TEXT = 300;
 const INITIALIZED_LINE = '{"jsonrpc":"2.0","method":"notifications/initialized"}\n';
 const RESOLVED: Promise<void> = Promise.resolve();
 const NOOP = (): void => {};
@@ -67,7 +69,11 @@ export class StdioChild implements MessageChannel {
   private blocked = false;
   private paused = false;
 
-  private replayInit: Record<string, unknown> | undefined;
+  /**
+   * The client's initialize as received, re-sent (under our own id) to a restarted child. Kept as
+   * text and edited textually: rebuilding it from objects would recurse over client data.
+   */
+  private replayInit: string | undefined;
   /** The client's initialize while no child has answered it yet: resent as is on a restart. */
   private handshake: { line: string; idKey: string } | undefined;
   /** Some child has written a JSON message: past that point no handshake can begin. */
@@ -144,20 +150,14 @@ export class StdioChild implements MessageChannel {
   }
 
   setReplayOnRestart(initializeFrame: string): void {
-    try {
-      const parsed: unknown = JSON.parse(initializeFrame);
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        this.replayInit = parsed as Record<string, unknown>;
-        const env = parseEnvelope(initializeFrame);
-        if (!this.sawMessage && env.kind === MsgKind.Request) {
-          this.handshake = { line: oneLine(initializeFrame) + '\n', idKey: idKey(env.id) };
-        }
-        return;
-      }
-    } catch {
-      // fall through
+    // The acceptor already refused frames too deep; the replay is textual, so any depth is safe here.
+    const env = parseEnvelope(initializeFrame, false);
+    if (env.kind !== MsgKind.Request) {
+      this.log.warn('initialize frame to replay is not a JSON-RPC request; restarts will not re-initialize');
+      return;
     }
-    this.log.warn('initialize frame to replay is not a JSON object; restarts will not re-initialize');
+    this.replayInit = initializeFrame;
+    if (!this.sawMessage) this.handshake = { line: oneLine(initializeFrame) + '\n', idKey: idKey(env.id) };
   }
 
   pause(): void {
@@ -193,7 +193,7 @@ export class StdioChild implements MessageChannel {
 
   /** The handshake ends with the child's answer (result or error) to the client's initialize. */
   private checkHandshake(line: string): void {
-    const env = parseEnvelope(line);
+    const env = parseEnvelope(line, false); // the child's own line: routed by id only
     if (env.kind === MsgKind.Response && idKey(env.id) === this.handshake!.idKey) this.handshake = undefined;
   }
 
@@ -357,7 +357,14 @@ export class StdioChild implements MessageChannel {
     }
     const id = `mithril-reinit-${++this.reinitSeq}`;
     this.reinitId = id;
-    const frame = JSON.stringify({ ...this.replayInit, id });
+    const frame = replaceId(this.replayInit, JSON.stringify(id));
+    if (frame === undefined) {
+      // Cannot happen for a frame setReplayOnRestart accepted; never worth a crash if it does.
+      this.log.warn('remembered initialize has no id to replace; restarted without re-initialize');
+      this.clearReinit();
+      this.becomeReady();
+      return;
+    }
     this.reinitTimer = setTimeout(() => {
       this.reinitTimer = undefined;
       this.failReinit(proc, `re-initialize timed out after ${this.dest.timeouts.connectMs} ms`);
@@ -365,19 +372,19 @@ export class StdioChild implements MessageChannel {
     this.write(oneLine(frame) + '\n');
   }
 
-  /** Returns true when `line` was the reply to our re-initialize (and so is consumed). */
+  /**
+   * Returns true when `line` was the reply to our re-initialize (and so is consumed). Read with the
+   * scanner, not JSON.parse: the line may echo client data, and only its id and shape matter.
+   */
   private consumeReinitReply(line: string): boolean {
-    let msg: { id?: unknown; result?: unknown; error?: { message?: unknown } };
-    try {
-      msg = JSON.parse(line) as typeof msg;
-    } catch {
-      return false;
-    }
-    if (msg === null || typeof msg !== 'object' || msg.id !== this.reinitId) return false;
+    const env = parseEnvelope(line, false);
+    if (env.kind !== MsgKind.Response || env.id !== this.reinitId) return false;
     const proc = this.proc!;
-    if (msg.result === undefined) {
-      const why = typeof msg.error?.message === 'string' ? msg.error.message : 'no result';
-      this.failReinit(proc, `re-initialize rejected: ${why}`);
+    const errors = memberSpans(line, 'error');
+    if (errors !== undefined && errors.length > 0) {
+      const [start, end] = errors[errors.length - 1]!;
+      // The error object's text, cut short: enough for the log, no need to build it.
+      this.failReinit(proc, `re-initialize rejected: ${line.slice(start, Math.min(end, start + REINIT_ERROR_TEXT))}`);
       return true;
     }
     this.clearReinit();

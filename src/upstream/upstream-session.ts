@@ -191,7 +191,8 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
 
   onMessage(json: string): void {
     this.lastActivity = Date.now();
-    const env = parseEnvelope(json);
+    // From the upstream server: routed by id only, so no depth limit (see parseEnvelope).
+    const env = parseEnvelope(json, false);
     if (env.kind === MsgKind.Response) {
       const key = idKey(env.id);
       const p = this.pending.get(key);
