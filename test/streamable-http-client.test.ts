@@ -232,7 +232,9 @@ describe('StreamableHttpClient against raw upstreams', () => {
       void readBody(req).then(async () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         for (let i = 0; i < total; i++) {
-          if (!res.write(`id: ${i}\ndata: {"n":${i},"pad":"${pad}"}\n\n`)) {
+          // No `id:` fields: a stream with ids that ends without the answer is resumed (GET +
+          // Last-Event-ID), which this raw server does not implement.
+          if (!res.write(`data: {"n":${i},"pad":"${pad}"}\n\n`)) {
             serverBlocked();
             await new Promise((resolve) => res.once('drain', resolve));
           }
@@ -501,7 +503,7 @@ describe('StreamableHttpClient standalone GET stream', () => {
     await client.openServerStream();
     while (handlers.closed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(handlers.closed[0]?.code, ErrorCode.UpstreamClosed);
-    assert.equal(gets, 6, 'one stream plus five reconnect attempts');
+    assert.equal(gets, 7, 'one stream that ended cleanly (no penalty), then six failures: five reconnects and the last');
     const [o] = await send(client, call(1, 'echo', 'x'));
     assert.equal(failCode(o), ErrorCode.UpstreamClosed);
     await client.close();

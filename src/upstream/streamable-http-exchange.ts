@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import { mediaType, upstreamError } from './http-pool.js';
+import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import type { ReplySink } from './types.js';
 
@@ -28,7 +29,21 @@ export interface ExchangeHost {
   learnVersion(json: string): void;
   sessionGone(): ProxyError;
   release(ex: Exchange): void;
+  /** Headers for the GET that resumes a reply stream after `lastEventId`. */
+  resumeHeaders(lastEventId: string): Record<string, string>;
+  /** Something arrived for a call before its answer (progress, a server request): see deadlines. */
+  activity?(json: string): void;
 }
+
+/**
+ * Resuming a reply stream (2025-11-25 "Resumability and Redelivery"): the server may end the
+ * POST's SSE stream before the response, after an event with an `id`; the client comes back with
+ * GET + Last-Event-ID after `retry:` ms. Attempts in a row that bring no new event id are bounded.
+ */
+export const MAX_RESUMES_WITHOUT_PROGRESS = 5;
+const RESUME_DEFAULT_MS = 250;
+const RESUME_MIN_MS = 10;
+const RESUME_MAX_MS = 10_000;
 
 const enum Mode {
   /** No response head yet. */
@@ -59,7 +74,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private parser: SseParser | undefined;
   private paused = false;
   private upstreamEnded = false;
-  private pending: string[] | undefined;
+  private pending: Array<{ data: string; id: string | undefined }> | undefined;
+  /** The request as sent: its id is read (lazily) only when a stream turns out to be resumable. */
+  private frame = '';
+  private reqKey: string | undefined;
+  /** The last event id seen on this reply's stream(s); defined = the stream can be resumed. */
+  private lastEventId: string | undefined;
+  private retryMs = RESUME_DEFAULT_MS;
+  /** The response to our request went by: a close after it is the normal end. */
+  private answered = false;
+  /** Resume attempts since the last new event id. */
+  private resumes = 0;
+  /** The current dispatch is a GET resuming the stream (its 200 must not start a new stream). */
+  private resuming = false;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -71,6 +99,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   run(json: string): void {
     const host = this.host;
+    this.frame = json;
     try {
       host.pool.dispatch({
         path: host.path,
@@ -99,6 +128,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.done || this.sink.closed) return this.abandon();
+    if (this.resuming) return this.resumeStarted(status, headers);
     if (status === 200) {
       if (this.isInit) this.host.learnSession(headers);
       const type = mediaType(headers['content-type']);
@@ -155,6 +185,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    // A resumable stream cut mid-way (or a resume GET that failed) is tried again, bounded.
+    if ((this.mode === Mode.Stream || this.resuming) && this.resumable()) return this.scheduleResume(true);
     if (this.mode === Mode.Head) this.fail(upstreamError(err, 'head', 'POST'));
     else this.fail(upstreamError(err, 'body', this.mode === Mode.Stream ? 'POST reply stream' : 'POST reply'));
   }
@@ -177,7 +209,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private startStream(): void {
     this.mode = Mode.Stream;
     this.parser = createSseParser(
-      { onEvent: (e) => this.onEvent(e) },
+      {
+        onEvent: (e) => this.onEvent(e),
+        onRetry: (ms) => {
+          this.retryMs = Math.min(Math.max(ms, RESUME_MIN_MS), RESUME_MAX_MS);
+        },
+      },
       { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream SSE event too large')) },
     );
     this.sink.startStream();
@@ -185,20 +222,86 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private onEvent(e: SseEvent): void {
+    if (this.done) return;
+    if (e.id !== undefined) {
+      this.lastEventId = e.id;
+      this.resumes = 0;
+    }
     // Empty data: SSE priming events (id + retry only) that carry no JSON-RPC message.
-    if (this.done || e.data.length === 0) return;
+    if (e.data.length === 0) return;
     if (this.sink.closed) return this.abandon();
     // The initialize result may follow notifications on its stream; learnVersion stops once known.
     if (this.isInit) this.host.learnVersion(e.data);
+    // Only a resumable stream needs to know which event was the answer (the envelope scan is
+    // skipped on the common stream without ids, whose end is the end of the reply).
+    if (this.lastEventId !== undefined && !this.answered) this.noteAnswer(e.data);
     if (this.paused) {
       // The rest of a chunk that was already read when the sink said stop: bounded by one chunk.
-      (this.pending ??= []).push(e.data);
+      (this.pending ??= []).push({ data: e.data, id: e.id });
       return;
     }
-    if (!this.sink.event(e.data)) {
+    if (!this.sink.event(e.data, e.id)) {
       this.paused = true;
       this.controller?.pause();
     }
+  }
+
+  private noteAnswer(data: string): void {
+    const env = parseEnvelope(data);
+    if (env.kind !== MsgKind.Response) {
+      this.host.activity?.(data);
+      return;
+    }
+    this.reqKey ??= idKey(parseEnvelope(this.frame).id);
+    if (idKey(env.id) === this.reqKey) this.answered = true;
+  }
+
+  private resumable(): boolean {
+    return !this.answered && this.lastEventId !== undefined && !this.done && !this.sink.closed;
+  }
+
+  /** The stream ended (or broke) before the answer: come back with GET + Last-Event-ID. */
+  private scheduleResume(failure: boolean): void {
+    if (failure || this.resuming) this.resumes++;
+    if (this.resumes > MAX_RESUMES_WITHOUT_PROGRESS) {
+      this.fail(new ProxyError(ErrorCode.UpstreamClosed, `reply stream lost: ${this.resumes - 1} resumes brought nothing new`));
+      return;
+    }
+    this.controller = undefined;
+    this.mode = Mode.Head;
+    this.resuming = true;
+    const delay = Math.min(this.retryMs * 2 ** Math.max(0, this.resumes - 1), RESUME_MAX_MS);
+    this.resumeTimer = setTimeout(() => this.dispatchResume(), delay);
+  }
+
+  private dispatchResume(): void {
+    this.resumeTimer = undefined;
+    if (this.done || this.sink.closed) return;
+    const host = this.host;
+    this.parser?.reset();
+    try {
+      host.pool.dispatch({
+        path: host.path,
+        method: 'GET',
+        headers: host.resumeHeaders(this.lastEventId as string),
+        headersTimeout: host.dest.timeouts.firstByteMs,
+        bodyTimeout: host.dest.timeouts.idleMs,
+      }, this);
+    } catch (err) {
+      this.fail(upstreamError(err, 'head', 'GET resume'));
+    }
+  }
+
+  private resumeStarted(status: number, headers: IncomingHttpHeaders): void {
+    if (status === 200 && mediaType(headers['content-type']) === 'text/event-stream') {
+      this.mode = Mode.Stream;
+      if (this.paused) this.controller?.pause();
+      return;
+    }
+    this.mode = Mode.Discard;
+    this.resuming = false;
+    if (status === 404 && this.host.sessionId !== undefined) this.fail(this.host.sessionGone());
+    else this.fail(new ProxyError(ErrorCode.UpstreamStatus, `resuming the reply stream: upstream answered ${status}`, { status }));
   }
 
   private onResume(): void {
@@ -207,8 +310,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.paused = false;
     const pending = this.pending;
     while (pending !== undefined && pending.length > 0) {
-      const data = pending.shift() as string;
-      if (!this.sink.event(data)) {
+      const m = pending.shift() as { data: string; id: string | undefined };
+      if (!this.sink.event(m.data, m.id)) {
         this.paused = true;
         return;
       }
@@ -221,6 +324,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private endStream(): void {
     if (this.done) return;
     this.parser?.end();
+    if (this.resumable()) return this.scheduleResume(false);
     this.upstreamEnded = true;
     if (!this.paused) this.finishStream();
   }
@@ -233,6 +337,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private finish(): void {
     this.done = true;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
     this.host.release(this);
   }
 

@@ -19,8 +19,10 @@ export interface ReplySink {
   /**
    * One JSON-RPC message on the stream. Returns false when the downstream consumer is saturated:
    * the producer should stop reading its source until the function passed to `onResume` runs.
+   * `id` is the upstream SSE event's `id:` field when it had one (the acceptor may use it to
+   * give downstream events resumable ids; the upstream's own ids are per upstream stream).
    */
-  event(json: string): boolean;
+  event(json: string, id?: string): boolean;
   onResume(fn: () => void): void;
   end(): void;
   /** 202 Accepted with no body (notifications and responses). Ends the reply. */
@@ -82,7 +84,12 @@ export interface MessageChannel {
 
 export interface ExchangeHandlers {
   /** A message arriving on the upstream's standalone GET stream (server-initiated traffic). */
-  onServerMessage(json: string): void;
+  onServerMessage(json: string, id?: string): void;
+  /**
+   * A message other than the answer arrived on a call's reply stream (progress, a server request
+   * tied to the call): the session uses it to extend deadlines (timeouts.max_request_ms).
+   */
+  onActivity?(json: string): void;
   /** The upstream session ended (404 from upstream, stream failure after retries, or close()). */
   onClosed(err: ProxyError | null): void;
 }

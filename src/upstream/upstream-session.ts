@@ -248,11 +248,17 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   }
 }
 
-/** A ReplySink for the proxy's own probes: resolves true on any reply, false on failure. */
+/**
+ * A ReplySink for the proxy's own probes: resolves true on any reply, false on failure.
+ * It never applies backpressure: a paused exchange that nobody resumes holds its upstream
+ * connection forever (undici suspends bodyTimeout while paused). Once decided, `closed` makes the
+ * exchange abandon the rest of the reply, and `onClose` aborts it when the probe times out.
+ */
 class ProbeSink implements ReplySink {
   closed = false;
   onDone: () => void = () => {};
   private readonly resolve: (ok: boolean) => void;
+  private closeFn: (() => void) | undefined;
   constructor(resolve: (ok: boolean) => void) {
     this.resolve = resolve;
   }
@@ -264,9 +270,15 @@ class ProbeSink implements ReplySink {
   }
   json(): void { this.finish(true); }
   startStream(): void {}
-  event(): boolean { this.finish(true); return false; }
+  event(): boolean { this.finish(true); return true; }
   onResume(): void {}
+  onClose(fn: () => void): void { this.closeFn = fn; }
   end(): void { this.finish(true); }
   accepted(): void { this.finish(true); }
-  fail(_err?: ProxyError): void { this.finish(false); }
+  fail(_err?: ProxyError): void {
+    this.finish(false);
+    const fn = this.closeFn;
+    this.closeFn = undefined;
+    fn?.();
+  }
 }
