@@ -107,6 +107,11 @@ export const enum ToMain {
   /** A stdio child started / ended: the acceptor tracks pids so a dead worker's children are reaped. */
   ChildUp = 11,
   ChildDown = 12,
+  /**
+   * The upstream answered `rid` with an error status and a JSON-RPC error body: the acceptor
+   * answers with `status` and `body` as they are (the upstream's message and code reach the client).
+   */
+  ErrorBody = 13,
 }
 
 export interface ReadyMsg { t: ToMain.Ready; worker: number }
@@ -121,6 +126,7 @@ export interface SessionGoneMsg { t: ToMain.SessionGone; sid: string; code: Erro
 export interface DoneMsg { t: ToMain.Done; rid: number }
 export interface ChildUpMsg { t: ToMain.ChildUp; pid: number }
 export interface ChildDownMsg { t: ToMain.ChildDown; pid: number }
+export interface ErrorBodyMsg { t: ToMain.ErrorBody; rid: number; status: number; body: string }
 
 export type ToMainMsg =
   | ReadyMsg
@@ -134,7 +140,8 @@ export type ToMainMsg =
   | SessionGoneMsg
   | DoneMsg
   | ChildUpMsg
-  | ChildDownMsg;
+  | ChildDownMsg
+  | ErrorBodyMsg;
 
 /** What a worker receives as `workerData`. */
 export interface WorkerInit {

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
-import { mediaType, upstreamError } from './http-pool.js';
+import { isStaleConnection, mediaType, upstreamError } from './http-pool.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import type { ReplySink } from './types.js';
@@ -52,6 +52,33 @@ const enum Mode {
   Stream,
   /** A body we do not forward (202, errors): read and dropped so the connection is reused. */
   Discard,
+  /** An error status: its body is read (bounded) and relayed if it is a JSON-RPC error. */
+  ErrorBody,
+}
+
+/**
+ * The status a client sees for an upstream error status that came with a JSON-RPC error body.
+ * Client errors stay what they are (the client sent something the server refused), except the
+ * ones about the proxy's own credentials (401, 403, 407): a client must not start its own auth
+ * flow against the proxy because the proxy's upstream token is wrong. Server errors are 502.
+ */
+export function relayStatus(upstream: number): number {
+  if (upstream === 401 || upstream === 403 || upstream === 407) return 502;
+  return upstream >= 400 && upstream < 500 ? upstream : 502;
+}
+
+/** A complete JSON-RPC error object (the only error body relayed as is). */
+function isJsonRpcError(text: string): boolean {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const m = v as { jsonrpc?: unknown; error?: { code?: unknown; message?: unknown } | null };
+  return m.jsonrpc === '2.0' && typeof m.error === 'object' && m.error !== null
+    && typeof m.error.code === 'number' && typeof m.error.message === 'string';
 }
 
 /** Most bytes of an unforwarded body read before the connection is given up instead. */
@@ -88,6 +115,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The current dispatch is a GET resuming the stream (its 200 must not start a new stream). */
   private resuming = false;
   private resumeTimer: NodeJS.Timeout | undefined;
+  private errorStatus = 0;
+  /** When undici started writing the request (for the stale-connection retry). */
+  private sentAt = 0;
+  private retried = false;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -123,6 +154,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.sentAt = Date.now();
     if (this.abortReason !== undefined) controller.abort(this.abortReason);
   }
 
@@ -147,6 +179,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.sink.accepted();
     } else if (status === 404 && this.host.sessionId !== undefined) {
       this.fail(this.host.sessionGone());
+    } else if (status >= 400 && mediaType(headers['content-type']) === 'application/json') {
+      // Decided at the end of the body: the upstream's own error (its code, its message) is what
+      // the client needs, not "upstream answered 400".
+      this.mode = Mode.ErrorBody;
+      this.errorStatus = status;
     } else {
       this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
     }
@@ -174,12 +211,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.size += chunk.length;
         if (this.size > DISCARD_LIMIT) this.controller?.abort(new ProxyError(ErrorCode.UpstreamProtocol, 'unforwarded body too large'));
         return;
+      case Mode.ErrorBody:
+        this.size += chunk.length;
+        if (this.size > DISCARD_LIMIT) {
+          this.mode = Mode.Discard;
+          this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${this.errorStatus}`, { status: this.errorStatus }));
+          this.controller?.abort(new ProxyError(ErrorCode.UpstreamProtocol, 'unforwarded body too large'));
+          return;
+        }
+        (this.chunks ??= []).push(chunk);
+        return;
       case Mode.Head:
         return;
     }
   }
 
   onResponseEnd(): void {
+    if (this.mode === Mode.ErrorBody) return this.endErrorBody();
     if (this.mode === Mode.Json) return this.endJson();
     if (this.mode === Mode.Stream) return this.endStream();
   }
@@ -187,6 +235,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
     // A resumable stream cut mid-way (or a resume GET that failed) is tried again, bounded.
     if ((this.mode === Mode.Stream || this.resuming) && this.resumable()) return this.scheduleResume(true);
+    if (this.mode === Mode.Head && !this.resuming && !this.retried && !this.done && !this.sink.closed
+      && isStaleConnection(err, Date.now() - this.sentAt)) {
+      // Once, on a fresh connection (the pool dropped the dead one).
+      this.retried = true;
+      this.controller = undefined;
+      return this.run(this.frame);
+    }
     if (this.mode === Mode.Head) this.fail(upstreamError(err, 'head', 'POST'));
     else this.fail(upstreamError(err, 'body', this.mode === Mode.Stream ? 'POST reply stream' : 'POST reply'));
   }
@@ -204,6 +259,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.isInit) this.host.learnVersion(text);
     this.finish();
     if (!this.sink.closed) this.sink.json(text);
+  }
+
+  private endErrorBody(): void {
+    if (this.done) return;
+    const status = this.errorStatus;
+    const text = this.chunks !== undefined ? Buffer.concat(this.chunks, this.size).toString('utf8') : '';
+    this.chunks = undefined;
+    this.mode = Mode.Discard;
+    if (this.sink.errorBody === undefined || !isJsonRpcError(text)) {
+      this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
+      return;
+    }
+    this.finish();
+    if (!this.sink.closed) this.sink.errorBody(relayStatus(status), text);
   }
 
   private startStream(): void {

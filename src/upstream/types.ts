@@ -27,6 +27,12 @@ export interface ReplySink {
   end(): void;
   /** 202 Accepted with no body (notifications and responses). Ends the reply. */
   accepted(): void;
+  /**
+   * The upstream answered with an error status and a JSON-RPC error body: relay `body` as it is
+   * with `status` (already mapped: see streamable-http-exchange.ts relayStatus). Ends the reply.
+   * Optional: sinks without it get `fail(E_UPSTREAM_STATUS)`.
+   */
+  errorBody?(status: number, body: string): void;
   /** The reply failed; the acceptor answers with the mapped status or an SSE error event. */
   fail(err: ProxyError): void;
   /** True once the downstream client went away; producers should abandon the reply. */

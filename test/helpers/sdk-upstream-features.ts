@@ -34,6 +34,12 @@ export interface FeatureUpstreamOptions {
   pollMs?: number;
   /** Answer the first N standalone GETs 503 (a server that is briefly unavailable). */
   failFirstGets?: number;
+  /**
+   * A keep-alive socket idle longer than this is reset when the next request arrives on it,
+   * instead of being closed with a FIN the client would notice: the race of a server's idle
+   * timer with the client's next write, made deterministic. Counted in `staleHits`.
+   */
+  silentIdleCloseMs?: number;
 }
 
 export interface FeatureUpstream {
@@ -50,6 +56,8 @@ export interface FeatureUpstream {
   postedBodies: string[];
   /** Requests of `slow` whose signal was aborted (notifications/cancelled or transport close). */
   cancelled: string[];
+  /** Requests that arrived on a socket idle past silentIdleCloseMs (and were reset). */
+  staleHits(): number;
   /** Send a log notification on every session's standalone stream. */
   broadcast(text: string): Promise<void>;
   close(): Promise<void>;
@@ -137,7 +145,19 @@ export async function startFeatureUpstream(opts: FeatureUpstreamOptions = {}): P
     return server;
   };
 
+  let staleHits = 0;
   const http: Server = createServer((req, res) => {
+    const socket = req.socket as typeof req.socket & { lastDone?: number };
+    if (opts.silentIdleCloseMs !== undefined && socket.lastDone !== undefined && Date.now() - socket.lastDone > opts.silentIdleCloseMs) {
+      staleHits++;
+      socket.resetAndDestroy();
+      return;
+    }
+    res.once('finish', () => {
+      socket.lastDone = Date.now();
+    });
+    // Like the SDK's SSE replies: no `Keep-Alive: timeout=` hint that would tell the client.
+    if (opts.silentIdleCloseMs !== undefined) res.setHeader('connection', 'keep-alive');
     if (req.method === 'GET') {
       const last = req.headers['last-event-id'];
       gets.push(typeof last === 'string' ? last : undefined);
@@ -194,6 +214,7 @@ export async function startFeatureUpstream(opts: FeatureUpstreamOptions = {}): P
   return {
     url,
     connections: () => connections,
+    staleHits: () => staleHits,
     openConnections: () => open,
     gets,
     posted,
