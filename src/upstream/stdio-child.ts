@@ -22,6 +22,7 @@ import type { ChannelHandlers, MessageChannel } from './types.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
 import { Proc, forgetGroup, killGroup, spawnProc } from './stdio-process.js';
+import { oversizedLineId } from './oversize-id.js';
 
 export { killAllChildrenSync, liveChildCount, minimalEnv } from './stdio-process.js';
 
@@ -102,6 +103,9 @@ export class StdioChild implements MessageChannel {
     this.stdoutSplitter = new LineSplitter(dest.stdio.maxLineBytes, {
       onLine: (line) => this.onStdoutLine(line),
       onOversize: (held) => this.onStdoutOversize(held),
+      onOversizeEnd: (head, tail, bytes) => {
+        this.handlers.onOversized?.(oversizedLineId(head.toString('utf8'), tail.toString('utf8')), bytes);
+      },
     });
     this.stderrLog = new RateLimitedLineLog(log, dest.stdio.stderrLinesPerSec, { stream: 'stderr' });
   }

@@ -9,6 +9,7 @@
  * Frames travel as strings exactly as received; only the envelope is ever parsed.
  */
 import type { ProxyError } from '../errors.js';
+import type { JsonRpcId } from './jsonrpc-envelope.js';
 
 /** Where one downstream request's reply goes. The worker implements it by posting thread messages. */
 export interface ReplySink {
@@ -60,6 +61,11 @@ export interface ChannelHandlers {
    * crashed worker thread's children can still be reaped.
    */
   onSpawn?(pid: number): void;
+  /**
+   * A message too large to forward was dropped; `id` is its top-level JSON-RPC id when it could
+   * be read from the message's ends. The request it answers must fail now, not at its deadline.
+   */
+  onOversized?(id: JsonRpcId | undefined, bytes: number): void;
 }
 
 export interface MessageChannel {

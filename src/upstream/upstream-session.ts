@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { CREDIT_WINDOW } from '../threads/messages.js';
-import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
+import { type JsonRpcId, MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import type { ChannelHandlers, ExchangeClient, ExchangeHandlers, MessageChannel, ReplySink } from './types.js';
 import { createTransport } from './transport-factory.js';
 
@@ -210,6 +210,17 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   onServerMessage(json: string): void {
     this.lastActivity = Date.now();
     this.pushOut(json);
+  }
+
+  onOversized(id: JsonRpcId | undefined, bytes: number): void {
+    if (id === undefined) return;
+    const key = idKey(id);
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    const limit = this.dest.transport === 'stdio' ? this.dest.stdio.maxLineBytes : 0;
+    p.sink.fail(new ProxyError(ErrorCode.UpstreamMessageTooLarge,
+      `the upstream's reply (${bytes} bytes) is larger than stdio.max_line_bytes (${limit}) and was dropped`, { bytes }));
   }
 
   onInterrupted(err: ProxyError, willRecover: boolean): void {
