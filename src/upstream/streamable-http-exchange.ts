@@ -303,6 +303,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.isInit) this.host.learnVersion(e.data);
     // Only a resumable stream needs to know which event was the answer (the envelope scan is
     // skipped on the common stream without ids, whose end is the end of the reply).
+    this.host.activity?.(e.data);
     if (this.lastEventId !== undefined && !this.answered) this.noteAnswer(e.data);
     if (this.paused) {
       // The rest of a chunk that was already read when the sink said stop: bounded by one chunk.
@@ -317,10 +318,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private noteAnswer(data: string): void {
     const env = parseEnvelope(data);
-    if (env.kind !== MsgKind.Response) {
-      this.host.activity?.(data);
-      return;
-    }
+    if (env.kind !== MsgKind.Response) return;
     this.reqKey ??= idKey(parseEnvelope(this.frame).id);
     if (idKey(env.id) === this.reqKey) this.answered = true;
   }

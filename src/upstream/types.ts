@@ -66,6 +66,8 @@ export interface ChannelHandlers {
    * be read from the message's ends. The request it answers must fail now, not at its deadline.
    */
   onOversized?(id: JsonRpcId | undefined, bytes: number): void;
+  /** A restarted child is ready under the same session (its predecessor's state is gone). */
+  onRestarted?(): void;
 }
 
 export interface MessageChannel {

@@ -56,6 +56,8 @@ export interface FeatureUpstream {
   postedBodies: string[];
   /** Requests of `slow` whose signal was aborted (notifications/cancelled or transport close). */
   cancelled: string[];
+  /** POSTs whose connection closed before their reply finished (the client aborted). */
+  abortedPosts(): number;
   /** Requests that arrived on a socket idle past silentIdleCloseMs (and were reset). */
   staleHits(): number;
   /** Send a log notification on every session's standalone stream. */
@@ -146,6 +148,7 @@ export async function startFeatureUpstream(opts: FeatureUpstreamOptions = {}): P
   };
 
   let staleHits = 0;
+  let abortedPosts = 0;
   const http: Server = createServer((req, res) => {
     const socket = req.socket as typeof req.socket & { lastDone?: number };
     if (opts.silentIdleCloseMs !== undefined && socket.lastDone !== undefined && Date.now() - socket.lastDone > opts.silentIdleCloseMs) {
@@ -156,6 +159,11 @@ export async function startFeatureUpstream(opts: FeatureUpstreamOptions = {}): P
     res.once('finish', () => {
       socket.lastDone = Date.now();
     });
+    if (req.method === 'POST') {
+      res.once('close', () => {
+        if (!res.writableFinished) abortedPosts++;
+      });
+    }
     // Like the SDK's SSE replies: no `Keep-Alive: timeout=` hint that would tell the client.
     if (opts.silentIdleCloseMs !== undefined) res.setHeader('connection', 'keep-alive');
     if (req.method === 'GET') {
@@ -215,6 +223,7 @@ export async function startFeatureUpstream(opts: FeatureUpstreamOptions = {}): P
     url,
     connections: () => connections,
     staleHits: () => staleHits,
+    abortedPosts: () => abortedPosts,
     openConnections: () => open,
     gets,
     posted,
