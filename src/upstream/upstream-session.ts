@@ -35,6 +35,7 @@ interface Pending {
 /** Server requests waiting for the client's answer, per session (beyond this, not tracked). */
 const MAX_AWAITED = 256;
 const LOGGER = 'mithril-proxy';
+const ACTIVITY_HEAD_CHARS = 256;
 
 let probeSeq = 0;
 
@@ -287,8 +288,11 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   /** A message other than the answer on a call's reply stream (HTTP upstreams). */
   onActivity(json: string): void {
     this.activityAt = Date.now();
-    // Only requests need their id; most events are answers and notifications without one.
-    if (!json.includes('"method"')) return;
+    // Only requests need their id; most events are answers. Called for every reply event, so the
+    // test looks at the head only (serialisers put `method` first or right after jsonrpc/id; a
+    // request missed here still counts as activity above).
+    const head = json.length > ACTIVITY_HEAD_CHARS ? json.slice(0, ACTIVITY_HEAD_CHARS) : json;
+    if (!head.includes('"method"')) return;
     const env = parseEnvelope(json);
     if (env.kind === MsgKind.Request) this.noteServerMessage(env.kind, env.id);
   }
