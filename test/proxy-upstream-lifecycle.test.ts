@@ -24,15 +24,19 @@ const stdio = (name: string, extra: string): string =>
   `  ${name}:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(SERVER)}]\n    stdio: { restart_backoff_ms: 50, kill_grace_ms: 500${extra} }\n`;
 
 let upstream: FeatureUpstream;
+let legacy: FeatureUpstream;
 let proxy: ProxyHandle;
 
 before(async () => {
   upstream = await startFeatureUpstream();
-  proxy = await startTestProxy(stdio('keep', ', on_exit: restart') + stdio('strict', '') + stdio('cancel', '') + httpYaml('web', upstream.url));
+  legacy = await startFeatureUpstream({ legacy: true });
+  proxy = await startTestProxy(stdio('keep', ', on_exit: restart') + stdio('strict', '') + stdio('cancel', '') +
+    httpYaml('web', upstream.url) + httpYaml('old', legacy.url, 'sse'));
 });
 after(async () => {
   await proxy.close();
   await upstream.close();
+  await legacy.close();
 });
 
 const call = (id: number, name: string, args: Record<string, unknown> = {}): string =>
@@ -144,4 +148,19 @@ test('a client that disconnects mid-call aborts the Streamable HTTP exchange ups
   const n = await rawPost(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 43, reason: 'gone' } }), h);
   assert.equal(n.status, 202);
   await waitFor(() => upstream.postedBodies.some((b) => b.includes('notifications/cancelled') && b.includes('"requestId":43')), 3000, 'notifications/cancelled upstream');
+});
+
+test('a client that disconnects mid-call cancels the legacy-SSE upstream request with its id', async () => {
+  const url = `${proxy.url}/old/mcp`;
+  const sid = await rawSession(url);
+  const ac = new AbortController();
+  const pending = fetch(url, {
+    method: 'POST', signal: ac.signal, body: call(44, 'slow', { ms: 20_000 }),
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...hdr(sid) },
+  }).then((r) => r.text()).catch(() => 'aborted');
+  await sleep(500);
+  ac.abort();
+  assert.equal(await pending, 'aborted');
+  await waitFor(() => legacy.cancelled.includes('44'), 5000, 'the legacy upstream to cancel request 44');
+  assert.ok(legacy.postedBodies.some((b) => b.includes('notifications/cancelled') && b.includes('"requestId":44')));
 });

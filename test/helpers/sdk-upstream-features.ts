@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { ElicitResultSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 export interface FeatureUpstreamOptions {
@@ -40,6 +41,52 @@ export interface FeatureUpstreamOptions {
    * timer with the client's next write, made deterministic. Counted in `staleHits`.
    */
   silentIdleCloseMs?: number;
+  /** Serve the same tools over the legacy HTTP+SSE transport (GET /sse, POST /messages) instead. */
+  legacy?: boolean;
+}
+
+/** The legacy HTTP+SSE flavour: `url` is the SSE GET URL; only the recording fields are live. */
+async function startLegacy(
+  build: () => McpServer,
+  rec: Pick<FeatureUpstream, 'gets' | 'posted' | 'postedBodies' | 'cancelled'>,
+): Promise<FeatureUpstream> {
+  const transports = new Map<string, SSEServerTransport>();
+  const http: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const t = new SSEServerTransport('/messages', res);
+        transports.set(t.sessionId, t);
+        res.on('close', () => transports.delete(t.sessionId));
+        await build().connect(t);
+        return;
+      }
+      const t = transports.get(url.searchParams.get('sessionId') ?? '');
+      if (req.method !== 'POST' || t === undefined) return void res.writeHead(404).end();
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      rec.postedBodies.push(text);
+      await t.handlePostMessage(req, res, JSON.parse(text));
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/sse`,
+    ...rec,
+    connections: () => 0,
+    openConnections: () => 0,
+    abortedPosts: () => 0,
+    staleHits: () => 0,
+    broadcast: async () => undefined,
+    close: async () => {
+      for (const t of [...transports.values()]) await t.close().catch(() => undefined);
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
 }
 
 export interface FeatureUpstream {
@@ -149,6 +196,7 @@ export async function startFeatureUpstream(opts: FeatureUpstreamOptions = {}): P
 
   let staleHits = 0;
   let abortedPosts = 0;
+  if (opts.legacy === true) return startLegacy(build, { gets, posted, postedBodies, cancelled });
   const http: Server = createServer((req, res) => {
     const socket = req.socket as typeof req.socket & { lastDone?: number };
     if (opts.silentIdleCloseMs !== undefined && socket.lastDone !== undefined && Date.now() - socket.lastDone > opts.silentIdleCloseMs) {
