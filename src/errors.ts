@@ -28,6 +28,8 @@ export const ErrorCode = {
   UpstreamStatus: 'E_UPSTREAM_STATUS',
   UpstreamProtocol: 'E_UPSTREAM_PROTOCOL',
   UpstreamClosed: 'E_UPSTREAM_CLOSED',
+  /** A reply larger than the proxy forwards (stdio `max_line_bytes`). */
+  UpstreamMessageTooLarge: 'E_UPSTREAM_MESSAGE_TOO_LARGE',
   ChildExited: 'E_CHILD_EXITED',
   ChildRestartsExhausted: 'E_CHILD_RESTARTS_EXHAUSTED',
   WorkerLost: 'E_WORKER_LOST',
@@ -122,6 +124,7 @@ export const WIRE: Readonly<Record<ErrorCode, WireShape>> = {
   E_UPSTREAM_STATUS: { status: 502, rpc: JsonRpcCode.UpstreamError },
   E_UPSTREAM_PROTOCOL: { status: 502, rpc: JsonRpcCode.UpstreamError },
   E_UPSTREAM_CLOSED: { status: 502, rpc: JsonRpcCode.UpstreamError },
+  E_UPSTREAM_MESSAGE_TOO_LARGE: { status: 502, rpc: JsonRpcCode.UpstreamError },
   E_CHILD_EXITED: { status: 502, rpc: JsonRpcCode.UpstreamError },
   E_CHILD_RESTARTS_EXHAUSTED: { status: 502, rpc: JsonRpcCode.UpstreamError },
   E_WORKER_LOST: { status: 502, rpc: JsonRpcCode.UpstreamError },

@@ -81,7 +81,7 @@ describe('valid configs', () => {
     assert.equal(api.name, 'api');
     assert.equal(api.url, 'http://127.0.0.1:9001/mcp');
     assert.deepEqual(api.headers, {});
-    assert.deepEqual(api.timeouts, { connectMs: 5000, firstByteMs: 30_000, idleMs: 300_000, endpointMs: 10_000, requestMs: 120_000 });
+    assert.deepEqual(api.timeouts, { connectMs: 5000, firstByteMs: 30_000, idleMs: 300_000, endpointMs: 10_000, requestMs: 120_000, maxRequestMs: 1_800_000 });
     assert.match(api.connectKey, /^[0-9a-f]{64}$/);
   });
 
@@ -102,7 +102,7 @@ destinations:
     transport: sse
     url: https://example.test/sse
     headers: { X-Team: blue, X-Version: 2 }
-    timeouts: { connect_ms: 1, first_byte_ms: 2, idle_ms: 3, endpoint_ms: 4, request_ms: 5 }
+    timeouts: { connect_ms: 1, first_byte_ms: 2, idle_ms: 3, endpoint_ms: 4, request_ms: 5, max_request_ms: 6 }
   local_1:
     transport: stdio
     command: node
@@ -110,7 +110,7 @@ destinations:
     env: { MODE: test, DEBUG: true }
     cwd: servers
     timeouts: { connect_ms: 7 }
-    stdio: { max_line_bytes: 100, max_restarts: 0, restart_window_ms: 1, restart_backoff_ms: 2, kill_grace_ms: 3, stderr_lines_per_sec: 4 }
+    stdio: { max_line_bytes: 100, max_restarts: 0, restart_window_ms: 1, restart_backoff_ms: 2, kill_grace_ms: 3, stderr_lines_per_sec: 4, on_exit: restart }
 `);
     assert.deepEqual(c.listen, { host: '0.0.0.0', port: 0 });
     assert.equal(c.workers, 3);
@@ -124,7 +124,7 @@ destinations:
     const legacy = http(c, 'legacy');
     assert.equal(legacy.transport, 'sse');
     assert.deepEqual(legacy.headers, { 'x-team': 'blue', 'x-version': '2' });
-    assert.deepEqual(legacy.timeouts, { connectMs: 1, firstByteMs: 2, idleMs: 3, endpointMs: 4, requestMs: 5 });
+    assert.deepEqual(legacy.timeouts, { connectMs: 1, firstByteMs: 2, idleMs: 3, endpointMs: 4, requestMs: 5, maxRequestMs: 6 });
     const local = stdio(c, 'local_1');
     assert.equal(local.command, 'node');
     assert.deepEqual(local.args, ['server.js', '--port', '3000']);
@@ -133,7 +133,7 @@ destinations:
     assert.equal(local.timeouts.connectMs, 7);
     assert.equal(local.timeouts.requestMs, 120_000);
     assert.deepEqual(local.stdio, {
-      maxLineBytes: 100, maxRestarts: 0, restartWindowMs: 1, restartBackoffMs: 2, killGraceMs: 3, stderrLinesPerSec: 4,
+      maxLineBytes: 100, maxRestarts: 0, restartWindowMs: 1, restartBackoffMs: 2, killGraceMs: 3, stderrLinesPerSec: 4, onExit: 'restart',
     });
   });
 
@@ -143,7 +143,7 @@ destinations:
     assert.deepEqual(s.env, {});
     assert.equal(s.cwd, undefined);
     assert.deepEqual(s.stdio, {
-      maxLineBytes: 4 * 1024 * 1024, maxRestarts: 3, restartWindowMs: 60_000, restartBackoffMs: 200, killGraceMs: 2000, stderrLinesPerSec: 20,
+      maxLineBytes: 4 * 1024 * 1024, maxRestarts: 3, restartWindowMs: 60_000, restartBackoffMs: 200, killGraceMs: 2000, stderrLinesPerSec: 20, onExit: 'end_session',
     });
   });
 

@@ -18,7 +18,7 @@ const SLOW_SERVER = fileURLToPath(new URL('../../test/fixtures/stdio/slow-server
 let proxy: ProxyHandle;
 
 before(async () => {
-  const slow = `  slow:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(SLOW_SERVER)}]\n    stdio: { max_restarts: 3, restart_backoff_ms: 50, kill_grace_ms: 500 }\n`;
+  const slow = `  slow:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(SLOW_SERVER)}]\n    stdio: { on_exit: restart, max_restarts: 3, restart_backoff_ms: 50, kill_grace_ms: 500 }\n`;
   proxy = await startTestProxy(stdioCounterYaml('local', counterServerPath()) + slow);
 });
 after(async () => {

@@ -21,7 +21,7 @@ function fixture(name: string): string {
   return fileURLToPath(new URL(`../../test/fixtures/stdio/${name}`, import.meta.url));
 }
 
-function stdioDest(name: string, args: string[], stdio = 'max_restarts: 2, restart_backoff_ms: 50, kill_grace_ms: 500'): string {
+function stdioDest(name: string, args: string[], stdio = 'max_restarts: 2, restart_backoff_ms: 50, kill_grace_ms: 500, on_exit: restart'): string {
   return `  ${name}:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: ${JSON.stringify(args)}\n    stdio: { ${stdio} }\n`;
 }
 

@@ -19,7 +19,7 @@ function dest(url: string, timeouts: Partial<Timeouts> = {}): HttpDestination {
     url,
     headers: { Authorization: 'Bearer upstream-own-token' },
     connectKey: 'k',
-    timeouts: { connectMs: 2000, firstByteMs: 5000, idleMs: 5000, endpointMs: 2000, requestMs: 10000, ...timeouts },
+    timeouts: { connectMs: 2000, firstByteMs: 5000, idleMs: 5000, endpointMs: 2000, requestMs: 10000, maxRequestMs: 60000, ...timeouts },
   };
 }
 

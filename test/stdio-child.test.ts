@@ -40,7 +40,7 @@ function makeDest(
     env: {},
     cwd: undefined,
     connectKey: 'k',
-    timeouts: { connectMs: 3000, firstByteMs: 5000, idleMs: 5000, endpointMs: 5000, requestMs: 5000 },
+    timeouts: { connectMs: 3000, firstByteMs: 5000, idleMs: 5000, endpointMs: 5000, requestMs: 5000, maxRequestMs: 60000 },
     stdio: {
       maxLineBytes: 1024 * 1024,
       maxRestarts: 3,
@@ -48,6 +48,7 @@ function makeDest(
       restartBackoffMs: 20,
       killGraceMs: 300,
       stderrLinesPerSec: 20,
+      onExit: 'restart',
       ...limits,
     },
     ...extra,
@@ -369,7 +370,7 @@ describe('StdioChild', () => {
   test('a restart while paused still completes the re-initialize; the pause holds afterwards', T, async () => {
     const cap = captureLog();
     const dest = makeDest('echo-server.mjs', [], {}, {
-      timeouts: { connectMs: 1000, firstByteMs: 5000, idleMs: 5000, endpointMs: 5000, requestMs: 5000 },
+      timeouts: { connectMs: 1000, firstByteMs: 5000, idleMs: 5000, endpointMs: 5000, requestMs: 5000, maxRequestMs: 60000 },
     });
     const { ch, h } = open(dest, cap.log);
     await ch.start();

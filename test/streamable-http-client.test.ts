@@ -7,6 +7,7 @@ import type { HttpDestination, Timeouts } from '../src/config/types.js';
 import { ErrorCode, ProxyError } from '../src/errors.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { StreamableHttpClient } from '../src/upstream/streamable-http-client.js';
+import { MAX_RESUMES_WITHOUT_PROGRESS } from '../src/upstream/streamable-http-exchange.js';
 import type { ExchangeHandlers, ReplySink } from '../src/upstream/types.js';
 import { startStreamableUpstream, type SdkUpstream } from './helpers/sdk-upstream.js';
 
@@ -19,7 +20,7 @@ function dest(url: string, timeouts: Partial<Timeouts> = {}): HttpDestination {
     url,
     headers: { 'X-Upstream-Token': 'configured-secret' },
     connectKey: 'k',
-    timeouts: { connectMs: 2000, firstByteMs: 5000, idleMs: 5000, endpointMs: 2000, requestMs: 10000, ...timeouts },
+    timeouts: { connectMs: 2000, firstByteMs: 5000, idleMs: 5000, endpointMs: 2000, requestMs: 10000, maxRequestMs: 60000, ...timeouts },
   };
 }
 
@@ -232,7 +233,9 @@ describe('StreamableHttpClient against raw upstreams', () => {
       void readBody(req).then(async () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         for (let i = 0; i < total; i++) {
-          if (!res.write(`id: ${i}\ndata: {"n":${i},"pad":"${pad}"}\n\n`)) {
+          // No `id:` fields: a stream with ids that ends without the answer is resumed (GET +
+          // Last-Event-ID), which this raw server does not implement.
+          if (!res.write(`data: {"n":${i},"pad":"${pad}"}\n\n`)) {
             serverBlocked();
             await new Promise((resolve) => res.once('drain', resolve));
           }
@@ -429,6 +432,66 @@ describe('StreamableHttpClient against raw upstreams', () => {
   });
 });
 
+describe('StreamableHttpClient resuming a reply stream (2025-11-25 polling)', () => {
+  test('resume GETs that bring nothing new are bounded: the call fails with E_UPSTREAM_CLOSED', async () => {
+    const resumes: Array<string | undefined> = [];
+    const { url, server } = await rawServer((req, res) => {
+      void readBody(req).then(() => {
+        if (req.method === 'GET') {
+          const last = req.headers['last-event-id'];
+          resumes.push(Array.isArray(last) ? last[0] : last);
+          // A server that accepts the resume and hangs up at once, forever.
+          res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': nothing\n\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end('id: p1\nretry: 10\ndata: \n\n');
+      });
+    });
+    toClose.push(() => shut(server));
+    const client = new StreamableHttpClient(dest(url), new RecordingHandlers(), log);
+    const [o] = await send(client, call(1, 'echo', 'x'));
+    assert.equal(failCode(o), ErrorCode.UpstreamClosed);
+    assert.equal(resumes.length, MAX_RESUMES_WITHOUT_PROGRESS + 1, 'the resume, then the bounded retries of it, each with Last-Event-ID');
+    assert.ok(resumes.every((id) => id === 'p1'));
+    await client.close();
+  });
+
+  test('a server that refuses the resume GET fails the call with its status, not a hang', async () => {
+    const { url, server } = await rawServer((req, res) => {
+      void readBody(req).then(() => {
+        if (req.method === 'GET') return void res.writeHead(405).end();
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end('id: p1\nretry: 10\ndata: \n\n');
+      });
+    });
+    toClose.push(() => shut(server));
+    const client = new StreamableHttpClient(dest(url), new RecordingHandlers(), log);
+    const [o] = await send(client, call(2, 'echo', 'x'));
+    assert.equal(failCode(o), ErrorCode.UpstreamStatus);
+    await client.close();
+  });
+
+  test('a stream with ids that ends after its answer is simply over (no resume)', async () => {
+    let gets = 0;
+    const { url, server } = await rawServer((req, res) => {
+      void readBody(req).then(() => {
+        if (req.method === 'GET') {
+          gets++;
+          return void res.writeHead(405).end();
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+          .end('id: a1\ndata: \n\nid: a2\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\n\nid: a3\ndata: {"jsonrpc":"2.0","id":3,"result":{}}\n\n');
+      });
+    });
+    toClose.push(() => shut(server));
+    const client = new StreamableHttpClient(dest(url), new RecordingHandlers(), log);
+    const [o, sink] = await send(client, call(3, 'echo', 'x'));
+    assert.equal(o.kind, 'end');
+    assert.equal(sink.events.length, 2);
+    assert.equal(gets, 0);
+    await client.close();
+  });
+});
+
 describe('StreamableHttpClient standalone GET stream', () => {
   test('405 -> no stream, quietly', async () => {
     const handlers = new RecordingHandlers();
@@ -501,7 +564,7 @@ describe('StreamableHttpClient standalone GET stream', () => {
     await client.openServerStream();
     while (handlers.closed.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(handlers.closed[0]?.code, ErrorCode.UpstreamClosed);
-    assert.equal(gets, 6, 'one stream plus five reconnect attempts');
+    assert.equal(gets, 7, 'one stream that ended cleanly (no penalty), then six failures: five reconnects and the last');
     const [o] = await send(client, call(1, 'echo', 'x'));
     assert.equal(failCode(o), ErrorCode.UpstreamClosed);
     await client.close();

@@ -216,6 +216,8 @@ export class Core implements ReplyHost, SupervisorHooks {
         return this.replies.get(msg.rid)?.streamEnd();
       case ToMain.Fail:
         return this.replies.get(msg.rid)?.fail(msg.code, msg.message);
+      case ToMain.ErrorBody:
+        return this.replies.get(msg.rid)?.errorBody(msg.status, msg.body);
       case ToMain.Push:
         return this.store.push(msg.sid, msg.data, -1);
       case ToMain.SessionGone: {

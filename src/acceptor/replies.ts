@@ -9,7 +9,7 @@
 import type { HttpResponse } from './http-types.js';
 import { type ErrorCode, WIRE, jsonRpcErrorBody } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
-import { type Abortable, writeError } from './http-util.js';
+import { type Abortable, writeError, writeResponse } from './http-util.js';
 import { sseEvent } from './sse-format.js';
 import { type SseLimits, SseStream } from './sse-stream.js';
 import type { DownSession, EventCarrier } from './sessions.js';
@@ -50,6 +50,8 @@ export abstract class Reply {
   abstract event(data: string): void;
   abstract streamEnd(): void;
   abstract fail(code: ErrorCode, message: string): void;
+  /** The upstream's own JSON-RPC error body, with the status the worker mapped it to. */
+  abstract errorBody(status: number, body: string): void;
 }
 
 const SESSION_HEADER = 'mcp-session-id';
@@ -194,6 +196,19 @@ export class PostReply extends Reply implements Abortable, EventCarrier {
     });
     this.settle(status);
   }
+
+  errorBody(status: number, body: string): void {
+    if (this.aborted || this.settled) return;
+    if (this.stream) {
+      this.stream.end(sseEvent(body));
+      this.settle(status);
+      return;
+    }
+    const res = this.res;
+    this.bytes += body.length;
+    res.cork(() => writeResponse(res, status, 'application/json', body));
+    this.settle(status);
+  }
 }
 
 /** Legacy HTTP+SSE: replies travel on the session's stream, as `message` events. */
@@ -232,5 +247,10 @@ export class LegacyReply extends Reply {
   fail(code: ErrorCode, message: string): void {
     if (this.answerId !== undefined) this.host.push(this.session.sid, jsonRpcErrorBody(this.answerId, code, message), null);
     this.finish(WIRE[code].status);
+  }
+  errorBody(status: number, body: string): void {
+    this.bytes += body.length;
+    if (this.answerId !== undefined) this.host.push(this.session.sid, body, null);
+    this.finish(status);
   }
 }

@@ -280,6 +280,7 @@ function toDestination(name: string, d: ParsedDestination): Destination {
     idleMs: t.idle_ms,
     endpointMs: t.endpoint_ms,
     requestMs: t.request_ms,
+    maxRequestMs: t.max_request_ms,
   };
   if (d.transport === 'stdio') {
     // The schema's transport rules guarantee a command; this only narrows the type.
@@ -297,6 +298,7 @@ function toDestination(name: string, d: ParsedDestination): Destination {
         restartBackoffMs: s.restart_backoff_ms,
         killGraceMs: s.kill_grace_ms,
         stderrLinesPerSec: s.stderr_lines_per_sec,
+        onExit: s.on_exit,
       },
       connectKey: connectKey(conn),
     };

@@ -96,6 +96,8 @@ const TimeoutsSchema = z.strictObject({
   idle_ms: ms.default(300_000),
   endpoint_ms: ms.default(10_000),
   request_ms: ms.default(120_000),
+  /** Activity (progress, server requests, the client's answers) extends request_ms up to this. */
+  max_request_ms: ms.default(1_800_000),
 });
 
 export const StdioLimitsSchema = z.strictObject({
@@ -107,6 +109,12 @@ export const StdioLimitsSchema = z.strictObject({
   kill_grace_ms: ms.default(2_000),
   /** 0 = drop all stderr lines (they are still counted). */
   stderr_lines_per_sec: int(0, 1_000_000).default(20),
+  /**
+   * What an unexpected child exit does to its session: `end_session` (the default) ends it, and
+   * the client re-initializes onto a fresh server; `restart` respawns the child under the same
+   * session and tells the client with a warning log notification that the server's state is gone.
+   */
+  on_exit: z.enum(['end_session', 'restart']).default('end_session'),
 });
 
 /** The stdio limits of a stdio destination that has no `stdio:` section. */

@@ -18,6 +18,12 @@ export interface Timeouts {
   endpointMs: number;
   /** A request with no reply at all after this long fails with 504. Default 120000. */
   requestMs: number;
+  /**
+   * Activity in the session (server messages, progress, server requests waiting for the client,
+   * the client's answers) extends `requestMs`, never past this from the request's start.
+   * Default 1800000 (30 min).
+   */
+  maxRequestMs: number;
 }
 
 export interface StdioLimits {
@@ -32,6 +38,12 @@ export interface StdioLimits {
   killGraceMs: number;
   /** stderr lines logged per second per child before dropping (counted, summarised). Default 20. */
   stderrLinesPerSec: number;
+  /**
+   * An unexpected exit: 'end_session' (default) ends the downstream session (404, re-initialize);
+   * 'restart' respawns under the same session (the server's state is lost; the client gets a
+   * warning `notifications/message`).
+   */
+  onExit: 'end_session' | 'restart';
 }
 
 interface DestinationCommon {

@@ -104,6 +104,11 @@ export const enum ToMain {
   ChildDown = 12,
   /** The answer to StatsRequest `rid`. */
   Stats = 13,
+  /**
+   * The upstream answered `rid` with an error status and a JSON-RPC error body: the acceptor
+   * answers with `status` and `body` as they are (the upstream's message and code reach the client).
+   */
+  ErrorBody = 14,
 }
 
 export interface ReadyMsg { t: ToMain.Ready; worker: number }
@@ -119,6 +124,7 @@ export interface DoneMsg { t: ToMain.Done; rid: number }
 export interface ChildUpMsg { t: ToMain.ChildUp; pid: number }
 export interface ChildDownMsg { t: ToMain.ChildDown; pid: number }
 export interface StatsMsg { t: ToMain.Stats; rid: number; stats: WorkerStatsSnapshot }
+export interface ErrorBodyMsg { t: ToMain.ErrorBody; rid: number; status: number; body: string }
 
 export type ToMainMsg =
   | ReadyMsg
@@ -133,7 +139,9 @@ export type ToMainMsg =
   | DoneMsg
   | ChildUpMsg
   | ChildDownMsg
-  | StatsMsg;
+  | StatsMsg
+
+  | ErrorBodyMsg;
 
 /** What a worker receives as `workerData`. */
 export interface WorkerInit {

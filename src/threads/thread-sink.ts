@@ -99,6 +99,11 @@ export class ThreadSink implements ReplySink {
     this.drop();
   }
 
+  errorBody(status: number, body: string): void {
+    this.finish({ t: ToMain.ErrorBody, rid: this.rid, status, body });
+    this.drop();
+  }
+
   /** Also stops the producer: a failure decided here (a deadline) must abort the upstream work. */
   fail(err: ProxyError): void {
     this.finish({ t: ToMain.Fail, rid: this.rid, code: err.code, message: err.message });

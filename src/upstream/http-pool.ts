@@ -18,12 +18,41 @@ import { ErrorCode, ProxyError } from '../errors.js';
 
 /** Most concurrent exchange connections per upstream origin, per worker thread. */
 export const MAX_EXCHANGE_CONNECTIONS = 64;
-/** Idle keep-alive kept by us; a shorter server hint (Keep-Alive: timeout=N) wins. */
-const KEEP_ALIVE_MS = 30_000;
+/**
+ * Idle keep-alive kept by us when the server gives no `Keep-Alive: timeout=N` hint. Node's http
+ * server (and so most SDK servers) closes idle sockets after 5 s and its SSE replies carry
+ * `Connection: keep-alive` without a hint: a socket kept longer is reused just as the server
+ * closes it (ECONNRESET, a spurious 502). 4 s retires it first.
+ */
+const KEEP_ALIVE_MS = 4_000;
+/** A hint is trusted minus this margin (timeout=5 -> 4 s), and never beyond KEEP_ALIVE_MAX_MS. */
+const KEEP_ALIVE_THRESHOLD_MS = 1_000;
+const KEEP_ALIVE_MAX_MS = 60_000;
 /** TCP keep-alive probes find a dead peer on a silent long-lived stream. */
 const TCP_KEEP_ALIVE_DELAY_MS = 30_000;
 /** closeAllPools: how long in-flight exchanges may finish before sockets are destroyed. */
 const CLOSE_GRACE_MS = 1_000;
+
+const KEEP_ALIVE = {
+  keepAliveTimeout: KEEP_ALIVE_MS,
+  keepAliveTimeoutThreshold: KEEP_ALIVE_THRESHOLD_MS,
+  keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
+} as const;
+
+/**
+ * A request that failed with a reset or a close this soon after it was written, before any byte
+ * of a reply, met a connection the server was closing (its idle timer and our write crossed): the
+ * server never worked on it, so it is sent once more. Anything later, or after a reply began, is
+ * never retried: tools have side effects.
+ */
+export const STALE_CONNECTION_MS = 100;
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+/** True when `err` (before the reply head, `elapsedMs` after the write) is a stale connection. */
+export function isStaleConnection(err: unknown, elapsedMs: number): boolean {
+  const code = errorCode(err);
+  return code !== undefined && STALE_CODES.has(code) && elapsedMs < STALE_CONNECTION_MS;
+}
 
 interface PoolPair {
   exchange: Pool;
@@ -39,13 +68,8 @@ function pairFor(dest: HttpDestination): PoolPair {
   if (pair === undefined) {
     const connect = { timeout: dest.timeouts.connectMs, keepAlive: true, keepAliveInitialDelay: TCP_KEEP_ALIVE_DELAY_MS };
     pair = {
-      exchange: new Pool(origin, {
-        connections: MAX_EXCHANGE_CONNECTIONS,
-        connect,
-        keepAliveTimeout: KEEP_ALIVE_MS,
-        pipelining: 1,
-      }),
-      stream: new Pool(origin, { connections: null, connect, keepAliveTimeout: KEEP_ALIVE_MS, pipelining: 1 }),
+      exchange: new Pool(origin, { connections: MAX_EXCHANGE_CONNECTIONS, connect, ...KEEP_ALIVE, pipelining: 1 }),
+      stream: new Pool(origin, { connections: null, connect, ...KEEP_ALIVE, pipelining: 1 }),
     };
     pools.set(key, pair);
   }
@@ -155,10 +179,16 @@ export async function postFrame(
   inflight.add(ac);
   try {
     let res: Dispatcher.ResponseData;
+    const send = (): Promise<Dispatcher.ResponseData> => request(url, {
+      dispatcher: pool, method: 'POST', headers, body: json, signal: ac.signal,
+      headersTimeout: timeouts.firstByteMs, bodyTimeout: timeouts.idleMs,
+    });
+    const started = Date.now();
     try {
-      res = await request(url, {
-        dispatcher: pool, method: 'POST', headers, body: json, signal: ac.signal,
-        headersTimeout: timeouts.firstByteMs, bodyTimeout: timeouts.idleMs,
+      res = await send().catch((err: unknown) => {
+        // Measured from dispatch (which includes queueing): stricter than from the write.
+        if (ac.signal.aborted || !isStaleConnection(err, Date.now() - started)) throw err;
+        return send();
       });
     } catch (err) {
       throw upstreamError(err, 'head', what);

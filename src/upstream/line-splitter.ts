@@ -19,7 +19,15 @@ export interface LineSink {
   onLine(line: string): void;
   /** A line grew past the limit and is being dropped; called once per such line. */
   onOversize(heldBytes: number): void;
+  /**
+   * The dropped line ended: its first and last EDGE_BYTES (they may overlap for a short excess),
+   * so the owner can find whose reply it was and fail that request at once.
+   */
+  onOversizeEnd?(head: Buffer, tail: Buffer, totalBytes: number): void;
 }
+
+/** Bytes kept of each end of a dropped line. */
+export const EDGE_BYTES = 4096;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -29,6 +37,10 @@ export class LineSplitter {
   private partBytes = 0;
   /** True while skipping the rest of an oversized line. */
   private dropping = false;
+  /** While dropping: the line's first bytes, its last bytes so far, and its length so far. */
+  private head: Buffer | undefined;
+  private tail: Buffer | undefined;
+  private dropped = 0;
 
   constructor(
     private readonly maxLineBytes: number,
@@ -41,10 +53,15 @@ export class LineSplitter {
     while (nl !== -1) {
       if (this.dropping) {
         this.dropping = false;
+        this.keepTail(chunk.subarray(start, nl));
+        this.endOversize(this.dropped + (nl - start));
       } else {
         const len = this.partBytes + (nl - start);
         if (len > this.maxLineBytes) {
           this.sink.onOversize(len);
+          this.parts.push(chunk.subarray(start, nl));
+          this.startEdges();
+          this.endOversize(len);
         } else if (this.partBytes === 0) {
           this.emit(chunk, start, nl);
         } else {
@@ -59,9 +76,17 @@ export class LineSplitter {
       nl = chunk.indexOf(LF, start);
     }
     const rest = chunk.length - start;
-    if (rest === 0 || this.dropping) return;
+    if (rest === 0) return;
+    if (this.dropping) {
+      this.keepTail(start === 0 ? chunk : chunk.subarray(start));
+      this.dropped += rest;
+      return;
+    }
     if (this.partBytes + rest > this.maxLineBytes) {
       this.sink.onOversize(this.partBytes + rest);
+      this.parts.push(start === 0 ? chunk : chunk.subarray(start));
+      this.dropped = this.partBytes + rest;
+      this.startEdges();
       this.parts.length = 0;
       this.partBytes = 0;
       this.dropping = true;
@@ -81,6 +106,43 @@ export class LineSplitter {
     this.parts.length = 0;
     this.partBytes = 0;
     this.dropping = false;
+    this.head = undefined;
+    this.tail = undefined;
+    this.dropped = 0;
+  }
+
+  /** From `parts` (the oversized line so far): copy its first and last EDGE_BYTES. */
+  private startEdges(): void {
+    if (this.sink.onOversizeEnd === undefined) return;
+    const first: Buffer[] = [];
+    let n = 0;
+    for (const p of this.parts) {
+      if (n >= EDGE_BYTES) break;
+      first.push(p);
+      n += p.length;
+    }
+    this.head = Buffer.from(Buffer.concat(first).subarray(0, EDGE_BYTES));
+    this.tail = undefined;
+    for (const p of this.parts) this.keepTail(p);
+  }
+
+  /** Keep the last EDGE_BYTES seen (copies: chunks are not ours to hold). */
+  private keepTail(piece: Buffer): void {
+    if (this.head === undefined) return;
+    if (piece.length >= EDGE_BYTES) {
+      this.tail = Buffer.from(piece.subarray(piece.length - EDGE_BYTES));
+      return;
+    }
+    const joined = this.tail === undefined ? piece : Buffer.concat([this.tail, piece]);
+    this.tail = Buffer.from(joined.subarray(Math.max(0, joined.length - EDGE_BYTES)));
+  }
+
+  private endOversize(total: number): void {
+    const { head, tail } = this;
+    this.head = undefined;
+    this.tail = undefined;
+    this.dropped = 0;
+    if (head !== undefined) this.sink.onOversizeEnd?.(head, tail ?? head, total);
   }
 
   private emit(buf: Buffer, from: number, to: number): void {

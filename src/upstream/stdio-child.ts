@@ -23,6 +23,7 @@ import type { ChannelHandlers, MessageChannel } from './types.js';
 import { MsgKind, idKey, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
 import { LineSplitter, RateLimitedLineLog, isBlank, looksLikeJson, oneLine } from './line-splitter.js';
 import { Proc, forgetGroup, killGroup, spawnProc } from './stdio-process.js';
+import { oversizedLineId } from './oversize-id.js';
 
 export { killAllChildrenSync, liveChildCount, minimalEnv } from './stdio-process.js';
 
@@ -109,6 +110,9 @@ export class StdioChild implements MessageChannel {
     this.stdoutSplitter = new LineSplitter(dest.stdio.maxLineBytes, {
       onLine: (line) => this.onStdoutLine(line),
       onOversize: (held) => this.onStdoutOversize(held),
+      onOversizeEnd: (head, tail, bytes) => {
+        this.handlers.onOversized?.(oversizedLineId(head.toString('utf8'), tail.toString('utf8')), bytes);
+      },
     });
     this.stderrLog = new RateLimitedLineLog(log, dest.stdio.stderrLinesPerSec, { stream: 'stderr' });
   }
@@ -298,12 +302,15 @@ export class StdioChild implements MessageChannel {
     }
     // 'ready': sends still queued were in flight from the caller's point of view: fail them too.
     this.rejectQueue(err);
-    const willRecover = this.mayRestart();
+    // on_exit: end_session: a new process would answer under the same session with none of the
+    // old one's state; ending the session is how the client learns it (404 -> re-initialize).
+    const restartAllowed = this.dest.stdio.onExit === 'restart';
+    const willRecover = restartAllowed && this.mayRestart();
     this.log.warn({ childPid: proc.pid, willRecover }, err.message);
     this.handlers.onInterrupted(err, willRecover);
     this.lastFailure = err.message;
     if (!willRecover) {
-      this.giveUp();
+      this.giveUp(restartAllowed ? undefined : `${err.message}; the session ended (stdio.on_exit: end_session)`);
       return;
     }
     this.state = 'restarting';
@@ -353,6 +360,7 @@ export class StdioChild implements MessageChannel {
     }
     if (this.replayInit === undefined) {
       this.becomeReady();
+      this.handlers.onRestarted?.();
       return;
     }
     const id = `mithril-reinit-${++this.reinitSeq}`;
@@ -390,6 +398,7 @@ export class StdioChild implements MessageChannel {
     this.clearReinit();
     this.write(INITIALIZED_LINE);
     this.becomeReady();
+    this.handlers.onRestarted?.();
     return true;
   }
 
@@ -412,16 +421,17 @@ export class StdioChild implements MessageChannel {
     this.flushQueue();
   }
 
-  private giveUp(): void {
+  private giveUp(why?: string): void {
     const { stdio } = this.dest;
     this.state = 'failed';
-    this.terminalError = new ProxyError(
+    this.terminalError = why !== undefined ? new ProxyError(ErrorCode.ChildExited, why) : new ProxyError(
       ErrorCode.ChildRestartsExhausted,
       this.handshake !== undefined
         ? `${this.lastFailure} before answering initialize (${this.starts} start${this.starts === 1 ? '' : 's'}, none answered)`
         : `stdio server for ${this.dest.name} failed after ${stdio.maxRestarts} restarts within ${stdio.restartWindowMs} ms: ${this.lastFailure}`,
     );
-    this.log.error({ reason: this.lastFailure }, 'stdio server restarts exhausted; session ended');
+    if (why !== undefined) this.log.info({ reason: this.lastFailure }, 'stdio server exited; session ended');
+    else this.log.error({ reason: this.lastFailure }, 'stdio server restarts exhausted; session ended');
     this.rejectQueue(this.terminalError);
     this.clearTimers();
     this.notifyClosed(this.terminalError);

@@ -29,6 +29,12 @@ const RECONNECT_MIN_MS = 10;
 const RECONNECT_MAX_MS = 10_000;
 /** A GET stream that stayed up this long counts as healthy: its reconnect budget is refilled. */
 const STREAM_STABLE_MS = 30_000;
+/**
+ * GET streams that end cleanly this fast with nothing on them, more than QUICK_CLOSES_FREE times
+ * in a row, are reconnected with backoff (a server that answers 200 and hangs up at once).
+ */
+const QUICK_CLOSE_MS = 200;
+const QUICK_CLOSES_FREE = 3;
 
 const INITIALIZE_RE = /"method"\s*:\s*"initialize"/;
 
@@ -57,11 +63,15 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   private gsAc: AbortController | undefined;
   private gsBody: Body | undefined;
   private gsPaused = false;
-  private gsPending: string[] = [];
+  private gsPending: Array<{ data: string; id: string | undefined }> = [];
   private gsParser: SseParser | undefined;
   private gsLastEventId: string | undefined;
   private gsRetryMs = RECONNECT_BASE_MS;
   private gsFailures = 0;
+  /** The current GET connection delivered something (an event, an id, a `retry:`). */
+  private gsProgress = false;
+  /** Clean closes in a row of streams that brought nothing and lasted under QUICK_CLOSE_MS. */
+  private gsQuickCloses = 0;
   private gsOpenedAt = 0;
   private gsTimer: NodeJS.Timeout | undefined;
 
@@ -111,6 +121,7 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
         onEvent: (e) => this.onServerEvent(e),
         onRetry: (ms) => {
           this.gsRetryMs = Math.min(Math.max(ms, RECONNECT_MIN_MS), RECONNECT_MAX_MS);
+          this.gsProgress = true;
         },
       },
       { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.gsBody?.destroy(new ProxyError(ErrorCode.UpstreamProtocol, 'server stream event too large')) },
@@ -128,7 +139,8 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     this.gsPaused = false;
     const pending = this.gsPending;
     while (pending.length > 0 && !this.gsPaused && this.state === 'open') {
-      this.handlers.onServerMessage(pending.shift() as string);
+      const m = pending.shift() as { data: string; id: string | undefined };
+      this.handlers.onServerMessage(m.data, m.id);
     }
     if (!this.gsPaused) this.gsBody?.resume();
   }
@@ -179,6 +191,14 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     this.exchanges.delete(ex);
   }
 
+  resumeHeaders(lastEventId: string): Record<string, string> {
+    return { ...this.getHeaders, 'last-event-id': lastEventId };
+  }
+
+  activity(json: string): void {
+    this.handlers.onActivity?.(json);
+  }
+
   // ---- internals ----
 
   private buildHeaders(): void {
@@ -223,12 +243,9 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
       });
     } catch (err) {
       if (this.state !== 'open' || ac.signal.aborted) return;
-      const perr = upstreamError(err, 'head', 'GET stream');
-      if (initial) {
-        this.gsWanted = false;
-        throw perr;
-      }
-      return this.reconnectServerStream(perr);
+      // The first attempt too: a server that is briefly unreachable must not cost the session
+      // its server-initiated traffic for good.
+      return this.reconnectServerStream(upstreamError(err, 'head', 'GET stream'));
     }
     if (this.state !== 'open' || ac.signal.aborted) {
       res.body.destroy();
@@ -254,15 +271,12 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
         status === 200
           ? new ProxyError(ErrorCode.UpstreamProtocol, `GET stream answered with content type '${type}'`)
           : new ProxyError(ErrorCode.UpstreamStatus, `GET stream: upstream answered ${status}`, { status });
-      if (initial) {
-        this.gsWanted = false;
-        throw err;
-      }
       return this.reconnectServerStream(err);
     }
     const body = res.body;
     this.gsBody = body;
     this.gsOpenedAt = Date.now();
+    this.gsProgress = false;
     this.gsParser?.reset();
     body.on('data', (chunk: Buffer) => this.gsParser?.push(chunk));
     body.on('end', () => this.onServerStreamDown(body, null));
@@ -272,12 +286,14 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
 
   private onServerEvent(e: SseEvent): void {
     if (e.id !== undefined) this.gsLastEventId = e.id;
-    if (e.data.length === 0 || this.state !== 'open') return;
-    // A stream that delivers messages is working, even if the server closes it after each one
-    // (SSE polling): only streams that fail without progress use up the reconnect budget.
+    // A stream that delivers anything (a message, or a priming event: id + empty data) is working,
+    // even if the server closes it after each one (SSE polling): only streams that fail without
+    // progress use up the reconnect budget.
+    this.gsProgress = true;
     this.gsFailures = 0;
-    if (this.gsPaused) this.gsPending.push(e.data);
-    else this.handlers.onServerMessage(e.data);
+    if (e.data.length === 0 || this.state !== 'open') return;
+    if (this.gsPaused) this.gsPending.push({ data: e.data, id: e.id });
+    else this.handlers.onServerMessage(e.data, e.id);
   }
 
   private onServerStreamDown(body: Body, err: Error | null): void {
@@ -286,10 +302,24 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     if (this.state !== 'open' || !this.gsWanted) return;
     if (Date.now() - this.gsOpenedAt >= STREAM_STABLE_MS) this.gsFailures = 0;
     const perr = err ? upstreamError(err, 'body', 'GET stream') : new ProxyError(ErrorCode.UpstreamClosed, 'GET stream ended');
-    this.reconnectServerStream(perr);
+    // A clean end is the server closing a healthy stream (2025-11-25 polling, or an idle cut): it
+    // answered 200 with an event stream, so it is alive. Come back after `retry:` with
+    // Last-Event-ID and no penalty; only streams that end at once with nothing back off.
+    this.reconnectServerStream(perr, err === null);
   }
 
-  private reconnectServerStream(err: ProxyError): void {
+  private reconnectServerStream(err: ProxyError, clean = false): void {
+    if (clean) {
+      this.gsFailures = 0;
+      const quiet = !this.gsProgress && Date.now() - this.gsOpenedAt < QUICK_CLOSE_MS;
+      this.gsQuickCloses = quiet ? this.gsQuickCloses + 1 : 0;
+      const delay = Math.min(this.gsRetryMs * 2 ** Math.max(0, this.gsQuickCloses - QUICK_CLOSES_FREE), RECONNECT_MAX_MS);
+      this.log.debug({ delay }, 'upstream GET stream closed by the server; reconnecting with Last-Event-ID');
+      this.gsTimer = setTimeout(() => {
+        this.connectServerStream(false).catch(() => undefined);
+      }, delay);
+      return;
+    }
     this.gsFailures++;
     if (this.gsFailures > SERVER_STREAM_MAX_RECONNECTS) {
       this.log.warn({ code: err.code, err: err.message }, 'upstream GET stream lost for good');

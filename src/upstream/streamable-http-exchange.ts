@@ -8,7 +8,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
-import { mediaType, upstreamError } from './http-pool.js';
+import { isStaleConnection, mediaType, upstreamError } from './http-pool.js';
+import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import type { ReplySink } from './types.js';
 
@@ -28,7 +29,21 @@ export interface ExchangeHost {
   learnVersion(json: string): void;
   sessionGone(): ProxyError;
   release(ex: Exchange): void;
+  /** Headers for the GET that resumes a reply stream after `lastEventId`. */
+  resumeHeaders(lastEventId: string): Record<string, string>;
+  /** Something arrived for a call before its answer (progress, a server request): see deadlines. */
+  activity?(json: string): void;
 }
+
+/**
+ * Resuming a reply stream (2025-11-25 "Resumability and Redelivery"): the server may end the
+ * POST's SSE stream before the response, after an event with an `id`; the client comes back with
+ * GET + Last-Event-ID after `retry:` ms. Attempts in a row that bring no new event id are bounded.
+ */
+export const MAX_RESUMES_WITHOUT_PROGRESS = 5;
+const RESUME_DEFAULT_MS = 250;
+const RESUME_MIN_MS = 10;
+const RESUME_MAX_MS = 10_000;
 
 const enum Mode {
   /** No response head yet. */
@@ -37,6 +52,33 @@ const enum Mode {
   Stream,
   /** A body we do not forward (202, errors): read and dropped so the connection is reused. */
   Discard,
+  /** An error status: its body is read (bounded) and relayed if it is a JSON-RPC error. */
+  ErrorBody,
+}
+
+/**
+ * The status a client sees for an upstream error status that came with a JSON-RPC error body.
+ * Client errors stay what they are (the client sent something the server refused), except the
+ * ones about the proxy's own credentials (401, 403, 407): a client must not start its own auth
+ * flow against the proxy because the proxy's upstream token is wrong. Server errors are 502.
+ */
+export function relayStatus(upstream: number): number {
+  if (upstream === 401 || upstream === 403 || upstream === 407) return 502;
+  return upstream >= 400 && upstream < 500 ? upstream : 502;
+}
+
+/** A complete JSON-RPC error object (the only error body relayed as is). */
+function isJsonRpcError(text: string): boolean {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const m = v as { jsonrpc?: unknown; error?: { code?: unknown; message?: unknown } | null };
+  return m.jsonrpc === '2.0' && typeof m.error === 'object' && m.error !== null
+    && typeof m.error.code === 'number' && typeof m.error.message === 'string';
 }
 
 /** Most bytes of an unforwarded body read before the connection is given up instead. */
@@ -59,7 +101,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private parser: SseParser | undefined;
   private paused = false;
   private upstreamEnded = false;
-  private pending: string[] | undefined;
+  private pending: Array<{ data: string; id: string | undefined }> | undefined;
+  /** The request as sent: its id is read (lazily) only when a stream turns out to be resumable. */
+  private frame = '';
+  private reqKey: string | undefined;
+  /** The last event id seen on this reply's stream(s); defined = the stream can be resumed. */
+  private lastEventId: string | undefined;
+  private retryMs = RESUME_DEFAULT_MS;
+  /** The response to our request went by: a close after it is the normal end. */
+  private answered = false;
+  /** Resume attempts since the last new event id. */
+  private resumes = 0;
+  /** The current dispatch is a GET resuming the stream (its 200 must not start a new stream). */
+  private resuming = false;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  private errorStatus = 0;
+  /** When undici started writing the request (for the stale-connection retry). */
+  private sentAt = 0;
+  private retried = false;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -71,6 +130,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   run(json: string): void {
     const host = this.host;
+    this.frame = json;
     try {
       host.pool.dispatch({
         path: host.path,
@@ -94,11 +154,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.sentAt = Date.now();
     if (this.abortReason !== undefined) controller.abort(this.abortReason);
   }
 
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.done || this.sink.closed) return this.abandon();
+    if (this.resuming) return this.resumeStarted(status, headers);
     if (status === 200) {
       if (this.isInit) this.host.learnSession(headers);
       const type = mediaType(headers['content-type']);
@@ -117,6 +179,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.sink.accepted();
     } else if (status === 404 && this.host.sessionId !== undefined) {
       this.fail(this.host.sessionGone());
+    } else if (status >= 400 && mediaType(headers['content-type']) === 'application/json') {
+      // Decided at the end of the body: the upstream's own error (its code, its message) is what
+      // the client needs, not "upstream answered 400".
+      this.mode = Mode.ErrorBody;
+      this.errorStatus = status;
     } else {
       this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
     }
@@ -144,17 +211,37 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.size += chunk.length;
         if (this.size > DISCARD_LIMIT) this.controller?.abort(new ProxyError(ErrorCode.UpstreamProtocol, 'unforwarded body too large'));
         return;
+      case Mode.ErrorBody:
+        this.size += chunk.length;
+        if (this.size > DISCARD_LIMIT) {
+          this.mode = Mode.Discard;
+          this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${this.errorStatus}`, { status: this.errorStatus }));
+          this.controller?.abort(new ProxyError(ErrorCode.UpstreamProtocol, 'unforwarded body too large'));
+          return;
+        }
+        (this.chunks ??= []).push(chunk);
+        return;
       case Mode.Head:
         return;
     }
   }
 
   onResponseEnd(): void {
+    if (this.mode === Mode.ErrorBody) return this.endErrorBody();
     if (this.mode === Mode.Json) return this.endJson();
     if (this.mode === Mode.Stream) return this.endStream();
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    // A resumable stream cut mid-way (or a resume GET that failed) is tried again, bounded.
+    if ((this.mode === Mode.Stream || this.resuming) && this.resumable()) return this.scheduleResume(true);
+    if (this.mode === Mode.Head && !this.resuming && !this.retried && !this.done && !this.sink.closed
+      && isStaleConnection(err, Date.now() - this.sentAt)) {
+      // Once, on a fresh connection (the pool dropped the dead one).
+      this.retried = true;
+      this.controller = undefined;
+      return this.run(this.frame);
+    }
     if (this.mode === Mode.Head) this.fail(upstreamError(err, 'head', 'POST'));
     else this.fail(upstreamError(err, 'body', this.mode === Mode.Stream ? 'POST reply stream' : 'POST reply'));
   }
@@ -174,10 +261,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (!this.sink.closed) this.sink.json(text);
   }
 
+  private endErrorBody(): void {
+    if (this.done) return;
+    const status = this.errorStatus;
+    const text = this.chunks !== undefined ? Buffer.concat(this.chunks, this.size).toString('utf8') : '';
+    this.chunks = undefined;
+    this.mode = Mode.Discard;
+    if (this.sink.errorBody === undefined || !isJsonRpcError(text)) {
+      this.fail(new ProxyError(ErrorCode.UpstreamStatus, `upstream answered ${status}`, { status }));
+      return;
+    }
+    this.finish();
+    if (!this.sink.closed) this.sink.errorBody(relayStatus(status), text);
+  }
+
   private startStream(): void {
     this.mode = Mode.Stream;
     this.parser = createSseParser(
-      { onEvent: (e) => this.onEvent(e) },
+      {
+        onEvent: (e) => this.onEvent(e),
+        onRetry: (ms) => {
+          this.retryMs = Math.min(Math.max(ms, RESUME_MIN_MS), RESUME_MAX_MS);
+        },
+      },
       { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream SSE event too large')) },
     );
     this.sink.startStream();
@@ -185,20 +291,84 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private onEvent(e: SseEvent): void {
+    if (this.done) return;
+    if (e.id !== undefined) {
+      this.lastEventId = e.id;
+      this.resumes = 0;
+    }
     // Empty data: SSE priming events (id + retry only) that carry no JSON-RPC message.
-    if (this.done || e.data.length === 0) return;
+    if (e.data.length === 0) return;
     if (this.sink.closed) return this.abandon();
     // The initialize result may follow notifications on its stream; learnVersion stops once known.
     if (this.isInit) this.host.learnVersion(e.data);
+    // Only a resumable stream needs to know which event was the answer (the envelope scan is
+    // skipped on the common stream without ids, whose end is the end of the reply).
+    this.host.activity?.(e.data);
+    if (this.lastEventId !== undefined && !this.answered) this.noteAnswer(e.data);
     if (this.paused) {
       // The rest of a chunk that was already read when the sink said stop: bounded by one chunk.
-      (this.pending ??= []).push(e.data);
+      (this.pending ??= []).push({ data: e.data, id: e.id });
       return;
     }
-    if (!this.sink.event(e.data)) {
+    if (!this.sink.event(e.data, e.id)) {
       this.paused = true;
       this.controller?.pause();
     }
+  }
+
+  private noteAnswer(data: string): void {
+    const env = parseEnvelope(data);
+    if (env.kind !== MsgKind.Response) return;
+    this.reqKey ??= idKey(parseEnvelope(this.frame).id);
+    if (idKey(env.id) === this.reqKey) this.answered = true;
+  }
+
+  private resumable(): boolean {
+    return !this.answered && this.lastEventId !== undefined && !this.done && !this.sink.closed;
+  }
+
+  /** The stream ended (or broke) before the answer: come back with GET + Last-Event-ID. */
+  private scheduleResume(failure: boolean): void {
+    if (failure || this.resuming) this.resumes++;
+    if (this.resumes > MAX_RESUMES_WITHOUT_PROGRESS) {
+      this.fail(new ProxyError(ErrorCode.UpstreamClosed, `reply stream lost: ${this.resumes - 1} resumes brought nothing new`));
+      return;
+    }
+    this.controller = undefined;
+    this.mode = Mode.Head;
+    this.resuming = true;
+    const delay = Math.min(this.retryMs * 2 ** Math.max(0, this.resumes - 1), RESUME_MAX_MS);
+    this.resumeTimer = setTimeout(() => this.dispatchResume(), delay);
+  }
+
+  private dispatchResume(): void {
+    this.resumeTimer = undefined;
+    if (this.done || this.sink.closed) return;
+    const host = this.host;
+    this.parser?.reset();
+    try {
+      host.pool.dispatch({
+        path: host.path,
+        method: 'GET',
+        headers: host.resumeHeaders(this.lastEventId as string),
+        headersTimeout: host.dest.timeouts.firstByteMs,
+        bodyTimeout: host.dest.timeouts.idleMs,
+      }, this);
+    } catch (err) {
+      this.fail(upstreamError(err, 'head', 'GET resume'));
+    }
+  }
+
+  private resumeStarted(status: number, headers: IncomingHttpHeaders): void {
+    if (status === 200 && mediaType(headers['content-type']) === 'text/event-stream') {
+      this.mode = Mode.Stream;
+      if (this.paused) this.controller?.pause();
+      return;
+    }
+    this.mode = Mode.Discard;
+    this.resuming = false;
+    if (status === 404 && this.host.sessionId !== undefined) this.fail(this.host.sessionGone());
+    else this.fail(new ProxyError(ErrorCode.UpstreamStatus, `resuming the reply stream: upstream answered ${status}`, { status }));
   }
 
   private onResume(): void {
@@ -207,8 +377,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.paused = false;
     const pending = this.pending;
     while (pending !== undefined && pending.length > 0) {
-      const data = pending.shift() as string;
-      if (!this.sink.event(data)) {
+      const m = pending.shift() as { data: string; id: string | undefined };
+      if (!this.sink.event(m.data, m.id)) {
         this.paused = true;
         return;
       }
@@ -221,6 +391,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private endStream(): void {
     if (this.done) return;
     this.parser?.end();
+    if (this.resumable()) return this.scheduleResume(false);
     this.upstreamEnded = true;
     if (!this.paused) this.finishStream();
   }
@@ -233,6 +404,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private finish(): void {
     this.done = true;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
     this.host.release(this);
   }
 

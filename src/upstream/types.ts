@@ -9,6 +9,7 @@
  * Frames travel as strings exactly as received; only the envelope is ever parsed.
  */
 import type { ProxyError } from '../errors.js';
+import type { JsonRpcId } from './jsonrpc-envelope.js';
 
 /** Where one downstream request's reply goes. The worker implements it by posting thread messages. */
 export interface ReplySink {
@@ -19,12 +20,20 @@ export interface ReplySink {
   /**
    * One JSON-RPC message on the stream. Returns false when the downstream consumer is saturated:
    * the producer should stop reading its source until the function passed to `onResume` runs.
+   * `id` is the upstream SSE event's `id:` field when it had one (the acceptor may use it to
+   * give downstream events resumable ids; the upstream's own ids are per upstream stream).
    */
-  event(json: string): boolean;
+  event(json: string, id?: string): boolean;
   onResume(fn: () => void): void;
   end(): void;
   /** 202 Accepted with no body (notifications and responses). Ends the reply. */
   accepted(): void;
+  /**
+   * The upstream answered with an error status and a JSON-RPC error body: relay `body` as it is
+   * with `status` (already mapped: see streamable-http-exchange.ts relayStatus). Ends the reply.
+   * Optional: sinks without it get `fail(E_UPSTREAM_STATUS)`.
+   */
+  errorBody?(status: number, body: string): void;
   /** The reply failed; the acceptor answers with the mapped status or an SSE error event. */
   fail(err: ProxyError): void;
   /** True once the downstream client went away; producers should abandon the reply. */
@@ -52,6 +61,13 @@ export interface ChannelHandlers {
    * crashed worker thread's children can still be reaped.
    */
   onSpawn?(pid: number): void;
+  /**
+   * A message too large to forward was dropped; `id` is its top-level JSON-RPC id when it could
+   * be read from the message's ends. The request it answers must fail now, not at its deadline.
+   */
+  onOversized?(id: JsonRpcId | undefined, bytes: number): void;
+  /** A restarted child is ready under the same session (its predecessor's state is gone). */
+  onRestarted?(): void;
 }
 
 export interface MessageChannel {
@@ -82,7 +98,12 @@ export interface MessageChannel {
 
 export interface ExchangeHandlers {
   /** A message arriving on the upstream's standalone GET stream (server-initiated traffic). */
-  onServerMessage(json: string): void;
+  onServerMessage(json: string, id?: string): void;
+  /**
+   * A message other than the answer arrived on a call's reply stream (progress, a server request
+   * tied to the call): the session uses it to extend deadlines (timeouts.max_request_ms).
+   */
+  onActivity?(json: string): void;
   /** The upstream session ended (404 from upstream, stream failure after retries, or close()). */
   onClosed(err: ProxyError | null): void;
 }

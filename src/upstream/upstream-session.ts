@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { CreditGate } from '../threads/flow.js';
-import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
+import { type JsonRpcId, MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import type { FixedHistogram } from '../observability/histogram.js';
 import { workerStats } from '../observability/worker-stats.js';
 import type { ChannelHandlers, ExchangeClient, ExchangeHandlers, MessageChannel, ReplySink } from './types.js';
@@ -28,8 +28,16 @@ export interface SessionOutput {
 
 interface Pending {
   sink: ReplySink;
+  /** The request's own id: the upstream's id too (ids pass through unchanged). */
+  id: JsonRpcId;
+  started: number;
   deadline: number;
 }
+
+/** Server requests waiting for the client's answer, per session (beyond this, not tracked). */
+const MAX_AWAITED = 256;
+const LOGGER = 'mithril-proxy';
+const ACTIVITY_HEAD_CHARS = 256;
 
 let probeSeq = 0;
 
@@ -52,6 +60,16 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     () => (this.channel ? this.channel.pause() : this.exchange?.pauseServerStream()),
     () => (this.channel ? this.channel.resume() : this.exchange?.resumeServerStream()),
   );
+  /**
+   * Deadlines that fit real work (timeouts.max_request_ms): the last time something happened
+   * in this session besides new requests (a server message, progress, a client's answer), and the
+   * server requests still waiting for the client (elicitation a person answers, sampling). Both
+   * extend the calls in flight, never past max_request_ms from their start. Session-wide on
+   * purpose: a channel upstream's progress or server request cannot be tied to one call without
+   * reading params, and a session's calls wait on the same person.
+   */
+  private activityAt = 0;
+  private readonly awaited = new Map<string, number>();
   closed = false;
   /** Upstream latency of this (destination, transport), looked up once per session. */
   readonly latency: FixedHistogram;
@@ -98,10 +116,13 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
       return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'a request with this id is already in flight'));
     }
     // Both modes are tracked for the request deadline; only channel mode matches replies here.
-    this.pending.set(key, { sink, deadline: Date.now() + this.dest.timeouts.requestMs });
+    const now = Date.now();
+    this.pending.set(key, { sink, id: env.id, started: now, deadline: now + this.dest.timeouts.requestMs });
     if (this.exchange) return this.exchange.request(frame, sink);
     const channel = this.channel;
     if (!channel) return sink.fail(new ProxyError(ErrorCode.Internal, 'session not opened'));
+    // A client that goes away mid-call cancels it upstream (an HTTP exchange is aborted instead).
+    sink.onClose?.(() => this.cancelUpstream(key, sink, 'the client disconnected'));
     if (init) channel.setReplayOnRestart?.(frame);
     channel.send(frame).catch((err: unknown) => {
       const p = this.pending.get(key);
@@ -115,6 +136,11 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   /** Forward a notification or a response to a server request. */
   oneWay(frame: string, sink: ReplySink): void {
     this.lastActivity = Date.now();
+    this.activityAt = this.lastActivity;
+    if (this.awaited.size > 0) {
+      const env = parseEnvelope(frame);
+      if (env.kind === MsgKind.Response) this.awaited.delete(idKey(env.id));
+    }
     if (this.closed) return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'session has ended'));
     const p = this.exchange ? this.exchange.post(frame) : this.channel ? this.channel.send(frame) : undefined;
     if (!p) return sink.fail(new ProxyError(ErrorCode.Internal, 'session not opened'));
@@ -163,15 +189,57 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     this.pushGate.sent(json.length);
   }
 
-  /** Fail requests whose deadline passed; called by the registry's sweep, not a timer per request. */
+  /**
+   * Fail requests whose deadline passed; called by the registry's sweep, not a timer per request.
+   * A deadline that passed is first extended by activity (see `activityAt`), up to max_request_ms.
+   */
   sweep(now: number): void {
+    const { requestMs, maxRequestMs } = this.dest.timeouts;
+    for (const [key, at] of this.awaited) if (now - at > maxRequestMs) this.awaited.delete(key);
     for (const [key, p] of this.pending) {
-      if (p.sink.closed) this.pending.delete(key);
-      else if (now >= p.deadline) {
+      if (p.sink.closed) {
         this.pending.delete(key);
-        p.sink.fail(new ProxyError(ErrorCode.UpstreamTimeout, `no reply from upstream within ${this.dest.timeouts.requestMs} ms`));
+        continue;
       }
+      if (now < p.deadline) continue;
+      const cap = p.started + Math.max(maxRequestMs, requestMs);
+      const capped = now >= cap;
+      if (!capped) {
+        let next = this.activityAt + requestMs;
+        if (this.awaited.size > 0) next = Math.max(next, now + requestMs);
+        next = Math.min(next, cap);
+        if (now < next) {
+          p.deadline = next;
+          continue;
+        }
+      }
+      this.pending.delete(key);
+      this.cancelSent(p, capped ? 'the call exceeded max_request_ms' : 'no reply within request_ms');
+      p.sink.fail(new ProxyError(ErrorCode.UpstreamTimeout, capped && maxRequestMs > requestMs
+        ? `no reply from upstream within max_request_ms (${maxRequestMs} ms), activity included`
+        : `no reply from upstream within ${requestMs} ms`));
     }
+  }
+
+  /** The reply's sink closed early (client gone, deadline): tell a channel upstream to stop. */
+  private cancelUpstream(key: string, sink: ReplySink, reason: string): void {
+    const p = this.pending.get(key);
+    if (!p || p.sink !== sink) return;
+    this.pending.delete(key);
+    this.cancelSent(p, reason);
+  }
+
+  private cancelSent(p: Pending, reason: string): void {
+    const channel = this.channel;
+    if (!channel || this.closed) return;
+    const frame = `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${JSON.stringify(p.id)},"reason":${JSON.stringify(reason)}}}`;
+    channel.send(frame).catch(() => undefined);
+  }
+
+  /** Server messages that count as activity for the calls in flight; requests are awaited. */
+  private noteServerMessage(kind: MsgKind, id: JsonRpcId): void {
+    this.activityAt = Date.now();
+    if (kind === MsgKind.Request && this.awaited.size < MAX_AWAITED) this.awaited.set(idKey(id), this.activityAt);
   }
 
   async close(): Promise<void> {
@@ -202,12 +270,51 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
         return;
       }
     }
+    this.noteServerMessage(env.kind, env.id);
     this.pushOut(json);
   }
 
-  onServerMessage(json: string): void {
+  onServerMessage(json: string, _id?: string): void {
     this.lastActivity = Date.now();
+    const env = parseEnvelope(json);
+    this.noteServerMessage(env.kind, env.id);
+    // TODO(acceptor): carry `_id` (the upstream event id) to the Push message once downstream
+    // streams emit resumable ids.
     this.pushOut(json);
+  }
+
+  /** A message other than the answer on a call's reply stream (HTTP upstreams). */
+  onActivity(json: string): void {
+    this.activityAt = Date.now();
+    // Only requests need their id; most events are answers. Called for every reply event, so the
+    // test looks at the head only (serialisers put `method` first or right after jsonrpc/id; a
+    // request missed here still counts as activity above).
+    const head = json.length > ACTIVITY_HEAD_CHARS ? json.slice(0, ACTIVITY_HEAD_CHARS) : json;
+    if (!head.includes('"method"')) return;
+    const env = parseEnvelope(json);
+    if (env.kind === MsgKind.Request) this.noteServerMessage(env.kind, env.id);
+  }
+
+  /**
+   * A stdio child was restarted under this session (stdio.on_exit: restart): the new process has
+   * none of the old one's state, so the client is told in-band instead of finding out later.
+   */
+  onRestarted(): void {
+    this.pushOut(JSON.stringify({
+      jsonrpc: '2.0', method: 'notifications/message',
+      params: { level: 'warning', logger: LOGGER, data: `the ${this.dest.name} server restarted: its state from before the restart is lost` },
+    }));
+  }
+
+  onOversized(id: JsonRpcId | undefined, bytes: number): void {
+    if (id === undefined) return;
+    const key = idKey(id);
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    const limit = this.dest.transport === 'stdio' ? this.dest.stdio.maxLineBytes : 0;
+    p.sink.fail(new ProxyError(ErrorCode.UpstreamMessageTooLarge,
+      `the upstream's reply (${bytes} bytes) is larger than stdio.max_line_bytes (${limit}) and was dropped`, { bytes }));
   }
 
   onInterrupted(err: ProxyError, willRecover: boolean): void {
@@ -228,8 +335,11 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   // -------------------------------------------------------------------------------------------
 
   private failPending(err: ProxyError): void {
-    for (const p of this.pending.values()) p.sink.fail(err);
+    // Emptied first: a failing sink's onClose must not send notifications/cancelled to a channel
+    // that is interrupted or closing.
+    const all = [...this.pending.values()];
     this.pending.clear();
+    for (const p of all) p.sink.fail(err);
   }
 
   onSpawn(pid: number): void {
@@ -246,11 +356,17 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   }
 }
 
-/** A ReplySink for the proxy's own probes: resolves true on any reply, false on failure. */
+/**
+ * A ReplySink for the proxy's own probes: resolves true on any reply, false on failure.
+ * It never applies backpressure: a paused exchange that nobody resumes holds its upstream
+ * connection forever (undici suspends bodyTimeout while paused). Once decided, `closed` makes the
+ * exchange abandon the rest of the reply, and `onClose` aborts it when the probe times out.
+ */
 class ProbeSink implements ReplySink {
   closed = false;
   onDone: () => void = () => {};
   private readonly resolve: (ok: boolean) => void;
+  private closeFn: (() => void) | undefined;
   constructor(resolve: (ok: boolean) => void) {
     this.resolve = resolve;
   }
@@ -262,9 +378,15 @@ class ProbeSink implements ReplySink {
   }
   json(): void { this.finish(true); }
   startStream(): void {}
-  event(): boolean { this.finish(true); return false; }
+  event(): boolean { this.finish(true); return true; }
   onResume(): void {}
+  onClose(fn: () => void): void { this.closeFn = fn; }
   end(): void { this.finish(true); }
   accepted(): void { this.finish(true); }
-  fail(_err?: ProxyError): void { this.finish(false); }
+  fail(_err?: ProxyError): void {
+    this.finish(false);
+    const fn = this.closeFn;
+    this.closeFn = undefined;
+    fn?.();
+  }
 }
