@@ -13,7 +13,7 @@
  * reported with ratios to (a) and (h); a target that fails gets a 'failed: reason' row and the run goes on.
  * Writes bench/RESULTS.md (command, machine, tables) unless --no-write; the raw runs go to --json.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ import {
 import { findHaproxy, startHaproxy, type HaproxyBinary } from './loadtest/haproxy.js';
 import { openIdleSessions } from './loadtest/idle-sessions.js';
 import { parseDuration } from './loadtest/options.js';
+import type { PostCounts } from './loadtest/post-counter.js';
 import { sampleProcess } from './loadtest/proc-stats.js';
 import { runLoad } from './loadtest/run.js';
 import { runSseFlood } from './loadtest/sse-flood.js';
@@ -40,6 +41,7 @@ const FAST_UPSTREAM = join(ROOT, 'dist', 'examples', 'fast-upstream.js');
 const MITHRIL_CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const PRELOAD = join(ROOT, 'dist', 'bench', 'loadtest', 'loopback-preload.js');
 const THREAD_NAMES = join(ROOT, 'dist', 'bench', 'loadtest', 'thread-names.js');
+const POST_COUNTER = join(ROOT, 'dist', 'bench', 'loadtest', 'post-counter.js');
 const PEERS = join(ROOT, 'bench', 'node_modules');
 const HAPROXY_CACHE = join(ROOT, 'bench', '.cache', 'haproxy');
 
@@ -61,6 +63,8 @@ const { values: args } = parseArgs({
     'sse-size': { type: 'string', default: '1024' },
     'cpu-prof': { type: 'string' },
     'node-args': { type: 'string' },
+    'count-posts': { type: 'boolean', default: false },
+    variant: { type: 'string' },
     json: { type: 'string' },
     results: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
     'no-write': { type: 'boolean', default: false },
@@ -101,6 +105,23 @@ interface Target {
 let workDir = '';
 let httpUpstream: RunningTarget | undefined;
 let haproxy: HaproxyBinary | undefined;
+/** --count-posts: where the target being measured writes its per-thread postMessage counts. */
+let postsDir: string | undefined;
+
+/** The post-counter files of the current target: threadId → counts. */
+function readPosts(): Map<number, PostCounts> {
+  const out = new Map<number, PostCounts>();
+  if (postsDir === undefined || !existsSync(postsDir)) return out;
+  for (const f of readdirSync(postsDir)) {
+    try {
+      const c = JSON.parse(readFileSync(join(postsDir, f), 'utf8')) as PostCounts;
+      out.set(c.threadId, c);
+    } catch {
+      // Being rewritten right now: the next sample has it.
+    }
+  }
+  return out;
+}
 
 function peerBin(rel: string): string {
   const p = join(PEERS, rel);
@@ -127,7 +148,7 @@ async function startHaproxyTarget(): Promise<RunningTarget> {
   return startHaproxy(haproxy, await sharedHttpUpstream(), workDir);
 }
 
-async function startMithril(key: string, run: number, workers: number, destination: 'fast' | 'faststdio'): Promise<RunningTarget> {
+async function startMithril(key: string, run: number, workers: number, destination: 'fast' | 'faststdio', extraArgs: string[] = NODE_ARGS): Promise<RunningTarget> {
   if (!existsSync(MITHRIL_CLI)) throw new Error(`${MITHRIL_CLI} missing: the proxy is not built yet`);
   const upstream = await sharedHttpUpstream();
   const port = await freePort();
@@ -146,7 +167,14 @@ async function startMithril(key: string, run: number, workers: number, destinati
   );
   const base = `http://127.0.0.1:${port}`;
   // thread-names.js names each session worker's OS thread, so per-thread CPU can tell them apart.
-  const flags = ['--import', THREAD_NAMES, ...NODE_ARGS];
+  const flags = ['--import', THREAD_NAMES, ...extraArgs];
+  let env: NodeJS.ProcessEnv | undefined;
+  if (args['count-posts']) {
+    postsDir = join(workDir, `posts-${key}-run${run}`);
+    mkdirSync(postsDir, { recursive: true });
+    flags.push('--import', POST_COUNTER);
+    env = { ...process.env, MITHRIL_BENCH_POSTS_DIR: postsDir };
+  }
   if (CPU_PROF !== undefined) {
     const dir = join(CPU_PROF, `${key}-run${run}`);
     mkdirSync(dir, { recursive: true });
@@ -156,6 +184,7 @@ async function startMithril(key: string, run: number, workers: number, destinati
   return spawnTarget({
     command: NODE,
     args: [...flags, MITHRIL_CLI, 'serve', '--config', config],
+    env,
     readyLine: (l) => (mithrilListening(l) !== undefined ? `${base}/${destination}/mcp` : undefined),
     port,
     url: `${base}/${destination}/mcp`,
@@ -196,12 +225,19 @@ const ALL_TARGETS: Target[] = [
   { key: 'e', label: 'supergateway 4.0.0 --stateful → stdio upstream', idle: IDLE_STDIO, flood: false, start: startSupergateway },
   { key: 'f', label: 'mcp-proxy 6.7.19 → stdio upstream', idle: IDLE_STDIO, flood: false, start: startMcpProxy },
 ];
-const DEFAULT_KEYS = ['a', 'h', 'b', 'c', 'd', ...(args.peers ? ['e', 'f'] : [])];
+/** --variant "FLAGS": (v) is (b) with other node flags, measured interleaved with it: an A/B in one run. */
+const VARIANT_ARGS = args.variant === undefined ? undefined : args.variant.split(/\s+/).filter((a) => a.length > 0);
+if (VARIANT_ARGS !== undefined) {
+  ALL_TARGETS.push({ key: 'v', label: `mithril-proxy, 1 worker → HTTP upstream [${VARIANT_ARGS.join(' ')}]`, idle: IDLE, flood: true,
+    start: (r) => startMithril('v', r, 1, 'fast', VARIANT_ARGS) });
+}
+const DEFAULT_KEYS = ['a', 'h', 'b', 'c', 'd', ...(args.peers ? ['e', 'f'] : []), ...(VARIANT_ARGS !== undefined ? ['v'] : [])];
 const TARGETS = ALL_TARGETS.filter((t) => (args.only === undefined ? DEFAULT_KEYS : args.only.split(',')).includes(t.key));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function measure(t: Target, run: number): Promise<RunMeasurement> {
+  postsDir = undefined;
   const target = await t.start(run);
   try {
     await sleep(500); // settle after start-up before the at-rest sample
@@ -222,9 +258,23 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
 
     const loads = new Map<string, LoadMeasurement>();
     for (const s of SCENARIOS) {
+      await sleep(postsDir === undefined ? 0 : 400); // the counters rewrite their files every 200 ms
+      const postsBefore = readPosts();
       const r = await runLoad({ ...load, sessions: s.sessions, concurrency: s.concurrency, durationMs: DURATION_MS, pid: target.pid });
       if (r.counts.ok === 0) throw new Error(`${s.key}: no correct reply (${r.failures[0] ?? 'no detail'})`);
       if (r.proc === null) throw new Error(`${s.key}: target exited during the load`);
+      let posts: LoadMeasurement['posts'];
+      if (postsDir !== undefined) {
+        await sleep(400);
+        const done = r.counts.ok + r.counts.errors + r.counts.mismatched;
+        posts = [...readPosts()].map(([tid, c]) => {
+          const b = postsBefore.get(tid);
+          const n = c.posts - (b?.posts ?? 0);
+          return { thread: tid === 0 ? 'main' : `threadId ${tid}`, perRequest: n / Math.max(1, done),
+            charsPerPost: (c.chars - (b?.chars ?? 0)) / Math.max(1, c.stringPosts - (b?.stringPosts ?? 0)) };
+        });
+        process.stderr.write(`[${s.key} posts: ${posts.map((p) => `${p.thread} ${p.perRequest.toFixed(3)}/req, ${Math.round(p.charsPerPost)} chars/post`).join('; ')}] `);
+      }
       loads.set(s.key, {
         rps: r.rps,
         p50Us: r.latency.p50Us,
@@ -234,6 +284,7 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
         rssKiB: r.proc.treeRssKiB,
         bad: r.counts.errors + r.counts.lost + r.counts.mismatched,
         threads: r.proc.threads,
+        posts,
       });
     }
     let flood: FloodMeasurement | undefined;

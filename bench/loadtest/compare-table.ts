@@ -18,6 +18,8 @@ export interface LoadMeasurement {
   /** errors + lost + mismatched. */
   bad: number;
   threads: ThreadCpu[];
+  /** --count-posts: postMessage calls per request and characters per string message, per thread. */
+  posts?: { thread: string; perRequest: number; charsPerPost: number }[] | undefined;
 }
 
 export interface FloodMeasurement {

@@ -53,7 +53,7 @@ const MARK = Buffer.from('\ndata:');
  * and keeps the stream's tail. Comments (`: keepalive`) and `id:`/`event:` lines are not counted, so a
  * proxy that adds them is not penalised.
  */
-class EventCounter {
+export class EventCounter {
   events = 0;
   bytes = 0;
   /** The previous chunk's last bytes; "\n" at first, so a `data:` opening the stream counts. */
@@ -68,7 +68,9 @@ class EventCounter {
       if (at + MARK.length > this.carry.length) this.events++;
     }
     for (let at = chunk.indexOf(MARK); at !== -1; at = chunk.indexOf(MARK, at + MARK.length)) this.events++;
-    this.carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - (MARK.length - 1))));
+    // The stream's last bytes, not the chunk's: a chunk shorter than the mark leaves a match open.
+    const keep = MARK.length - 1;
+    this.carry = chunk.length >= keep ? Buffer.from(chunk.subarray(chunk.length - keep)) : Buffer.concat([this.carry, chunk]).subarray(-keep);
     // Enough for the final result event (small), from the last 4 KiB seen.
     this.tail = (this.tail + chunk.subarray(Math.max(0, chunk.length - 4096)).toString('latin1')).slice(-4096);
   }
