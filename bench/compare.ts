@@ -248,14 +248,6 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
     const warm = await runLoad({ ...load, sessions: first.sessions, concurrency: first.concurrency, durationMs: WARMUP_MS });
     if (warm.counts.ok === 0) throw new Error(`warm-up: no correct reply (${warm.failures[0] ?? 'no detail'})`);
 
-    const before = sampleProcess(target.pid);
-    const idle = await openIdleSessions(target.url, t.idle);
-    await sleep(500); // let lazily started session resources (children, buffers) come up
-    const after = sampleProcess(target.pid);
-    await idle.close();
-    if (before === undefined || after === undefined) throw new Error('target exited during the idle-session test');
-    if (idle.opened === 0) throw new Error(`idle sessions: none opened (${idle.failures[0] ?? 'no detail'})`);
-
     const loads = new Map<string, LoadMeasurement>();
     for (const s of SCENARIOS) {
       await sleep(postsDir === undefined ? 0 : 400); // the counters rewrite their files every 200 ms
@@ -300,6 +292,16 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
     }
     const end = sampleProcess(target.pid);
     if (end === undefined) throw new Error('target exited after the load');
+    // Idle sessions last: the garbage of 1000 initialize exchanges would otherwise be collected (by
+    // V8's helper threads) inside the first load window and be billed to its requests.
+    const before = sampleProcess(target.pid);
+    const idle = await openIdleSessions(target.url, t.idle);
+    await sleep(500); // let lazily started session resources (children, buffers) come up
+    const after = sampleProcess(target.pid);
+    await idle.close();
+    if (before === undefined || after === undefined) throw new Error('target exited during the idle-session test');
+    if (idle.opened === 0) throw new Error(`idle sessions: none opened (${idle.failures[0] ?? 'no detail'})`);
+
     return {
       loads,
       flood,

@@ -70,9 +70,9 @@ function medianOf<T>(items: T[], pick: (t: T) => number): number {
 }
 
 /** Median per thread group over runs (a group missing in a run counts as absent, not 0). */
-function medianThreads(lists: ThreadCpu[][]): Map<string, number> {
+function medianThreads(lists: ThreadCpu[][], value: (t: ThreadCpu) => number): Map<string, number> {
   const by = new Map<string, number[]>();
-  for (const l of lists) for (const t of l) (by.get(t.group) ?? by.set(t.group, []).get(t.group)!).push(t.usPerRequest);
+  for (const l of lists) for (const t of l) (by.get(t.group) ?? by.set(t.group, []).get(t.group)!).push(value(t));
   return new Map([...by].map(([g, xs]) => [g, median(xs)]));
 }
 
@@ -126,9 +126,10 @@ function loadTable(rows: TargetRow[], scenario: string): string[][] {
   })];
 }
 
-function threadTable(rows: TargetRow[], pick: (run: RunMeasurement) => ThreadCpu[] | undefined, unit: string): string[][] | undefined {
+function threadTable(rows: TargetRow[], pick: (run: RunMeasurement) => ThreadCpu[] | undefined, unit: string,
+  value: (t: ThreadCpu) => number = (t) => t.usPerRequest, fmt: (n: number) => string = f1): string[][] | undefined {
   const per = rows
-    .map((r) => ({ r, med: medianThreads(r.runs.map(pick).filter((x): x is ThreadCpu[] => x !== undefined)) }))
+    .map((r) => ({ r, med: medianThreads(r.runs.map(pick).filter((x): x is ThreadCpu[] => x !== undefined), value) }))
     // Only targets with named session workers: for the others "main" is the whole process anyway.
     .filter(({ med }) => [...med.keys()].some((g) => g.startsWith('worker ')));
   if (per.length === 0) return undefined;
@@ -136,7 +137,7 @@ function threadTable(rows: TargetRow[], pick: (run: RunMeasurement) => ThreadCpu
     (a, b) => (a === 'main' ? -1 : b === 'main' ? 1 : a === 'helpers' ? 1 : b === 'helpers' ? -1 : a.localeCompare(b, 'en', { numeric: true })),
   );
   const head = ['target', ...groups.map((g) => `${g} ${unit}`), `sum ${unit}`];
-  return [head, ...per.map(({ r, med }) => [name(r), ...groups.map((g) => f1(med.get(g) ?? NaN)), f1([...med.values()].reduce((a, b) => a + b, 0))])];
+  return [head, ...per.map(({ r, med }) => [name(r), ...groups.map((g) => fmt(med.get(g) ?? NaN)), fmt([...med.values()].reduce((a, b) => a + b, 0))])];
 }
 
 function floodTable(rows: TargetRow[]): string[][] | undefined {
@@ -192,6 +193,12 @@ export function renderTables(rows: TargetRow[], scenarios: ScenarioSpec[], markd
   for (const s of scenarios) {
     const t = threadTable(rows, (run) => run.loads.get(s.key)?.threads, 'µs/req');
     if (t !== undefined) parts.push(heading(`CPU per thread, ${s.sessions} × ${s.concurrency} (µs per request)`) + grid(t));
+  }
+  const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
+  for (const s of scenarios) {
+    const t = threadTable(rows, (run) => run.loads.get(s.key)?.threads, 'sleeps/req', (x) => x.wakeupsPerRequest, f2);
+    // Voluntary context switches: each is one wait of that thread's event loop ended by a wake-up.
+    if (t !== undefined) parts.push(heading(`Wake-ups per thread, ${s.sessions} × ${s.concurrency} (voluntary context switches per request)`) + grid(t));
   }
   const f = floodTable(rows);
   if (f !== undefined) {

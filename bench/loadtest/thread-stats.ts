@@ -12,6 +12,10 @@ export interface ThreadTicks {
   tid: number;
   comm: string;
   ticks: number;
+  /** Context switches from /proc/PID/task/TID/status: voluntary = the thread slept (an event-loop
+   * wait ended by a wake-up), involuntary = it was preempted. */
+  voluntary: number;
+  involuntary: number;
 }
 
 export interface ThreadCpu {
@@ -20,6 +24,9 @@ export interface ThreadCpu {
   threads: number;
   cpuSeconds: number;
   usPerRequest: number;
+  /** Voluntary / involuntary context switches per request. */
+  wakeupsPerRequest: number;
+  preemptionsPerRequest: number;
 }
 
 export function sampleThreads(pid: number): ThreadTicks[] {
@@ -35,7 +42,12 @@ export function sampleThreads(pid: number): ThreadTicks[] {
       const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const comm = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
-      out.push({ tid: Number(t), comm, ticks: Number(rest[11]) + Number(rest[12]) });
+      const status = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+      out.push({
+        tid: Number(t), comm, ticks: Number(rest[11]) + Number(rest[12]),
+        voluntary: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+        involuntary: Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+      });
     } catch {
       // The thread ended between readdir and read: its ticks are gone with it.
     }
@@ -53,17 +65,24 @@ const ORDER = (g: string): number => (g === 'main' ? 0 : g === 'helpers' ? 2 : 1
 
 /** Per-group CPU between two samples; threads born in the window count from 0. */
 export function threadCpu(pid: number, before: ThreadTicks[], after: ThreadTicks[], requests: number): ThreadCpu[] {
-  const start = new Map(before.map((t) => [t.tid, t.ticks]));
-  const groups = new Map<string, { threads: number; ticks: number }>();
+  const start = new Map(before.map((t) => [t.tid, t]));
+  const groups = new Map<string, { threads: number; ticks: number; vol: number; invol: number }>();
   for (const t of after) {
     const g = threadGroup(pid, t);
-    const slot = groups.get(g) ?? { threads: 0, ticks: 0 };
+    const slot = groups.get(g) ?? { threads: 0, ticks: 0, vol: 0, invol: 0 };
+    const b = start.get(t.tid);
     slot.threads++;
-    slot.ticks += t.ticks - (start.get(t.tid) ?? 0);
+    slot.ticks += t.ticks - (b?.ticks ?? 0);
+    slot.vol += t.voluntary - (b?.voluntary ?? 0);
+    slot.invol += t.involuntary - (b?.involuntary ?? 0);
     groups.set(g, slot);
   }
   const hz = clockTicksPerSecond();
+  const n = requests > 0 ? requests : 1;
   return [...groups.entries()]
-    .map(([group, s]) => ({ group, threads: s.threads, cpuSeconds: s.ticks / hz, usPerRequest: ((s.ticks / hz) * 1e6) / (requests > 0 ? requests : 1) }))
+    .map(([group, s]) => ({
+      group, threads: s.threads, cpuSeconds: s.ticks / hz, usPerRequest: ((s.ticks / hz) * 1e6) / n,
+      wakeupsPerRequest: s.vol / n, preemptionsPerRequest: s.invol / n,
+    }))
     .sort((a, b) => ORDER(a.group) - ORDER(b.group) || a.group.localeCompare(b.group, 'en', { numeric: true }));
 }
