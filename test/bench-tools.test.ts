@@ -18,6 +18,7 @@ import { runLoad } from '../bench/loadtest/run.js';
 import { EventCounter, runSseFlood } from '../bench/loadtest/sse-flood.js';
 import { sampleThreads, threadCpu } from '../bench/loadtest/thread-stats.js';
 import { summarise } from '../bench/cpuprofile-top.js';
+import { categorise, parsePerfScript } from '../bench/perf-categories.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const THREAD_NAMES = fileURLToPath(new URL('../bench/loadtest/thread-names.js', import.meta.url));
@@ -99,6 +100,39 @@ describe('bench tools', () => {
     } finally {
       await hap.stop();
     }
+  });
+
+  test('perf samples are sorted by what the stack is doing, not by the message callback above it', () => {
+    // Shapes copied from `perf script -F tid,ip,sym,dso` of a loaded proxy (bench/perf-threads.sh).
+    const text = [
+      '101 ',
+      '\tffffffff82063419 tcp_sendmsg ([kernel.kallsyms])',
+      '\t7f00000000a1 __send (/usr/lib/x86_64-linux-gnu/libc.so.6)',
+      '\t7f00000000b2 us_socket_write (/x/uws_linux_x64_115.node)',
+      '',
+      '202 ',
+      '\tffffffff82063419 finish_task_switch.isra.0 ([kernel.kallsyms])',
+      '\t7f00000000c3 __GI___libc_write (/usr/lib/x86_64-linux-gnu/libc.so.6)',
+      '\t9dd94f node::worker::MessagePortData::AddToIncomingQueue (/usr/bin/node)',
+      '',
+      '202 ',
+      '\t7f212c0a4a5b JS:*parseEnvelope file:///w/dist/src/upstream/jsonrpc-envelope.js:299:30 (/tmp/perf-1.map)',
+      '\t7f212c0a4a5c JS:*onFrame file:///w/dist/workers/session-worker.js:36:1 (/tmp/perf-1.map)',
+      '\t9dd950 node::worker::MessagePort::OnMessage (/usr/bin/node)',
+      '',
+      '303 ',
+      '\t1511a73 Builtins_KeyedLoadIC (/usr/bin/node)',
+      '\t7f212c08cea9 JS:*_resume /w/node_modules/undici/lib/dispatcher/client.js:589:18 (/tmp/perf-1.map)',
+      '',
+    ].join('\n');
+    const samples = parsePerfScript(text);
+    assert.deepEqual(samples.map((x) => x.tid), [101, 202, 202, 303]);
+    assert.deepEqual(samples.map((x) => categorise(x.frames)), [
+      'kernel: socket write',
+      'thread hand-off (postMessage, wake-up)',
+      'JS: mithril (src/, workers/)',
+      'JS: undici (incl. llhttp wasm)',
+    ]);
   });
 
   test('the profile summary puts a busy function at the top of its thread', () => {
