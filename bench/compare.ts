@@ -1,25 +1,38 @@
 /**
- * `npm run bench:compare`: the same load, on the same machine, in one run, against
+ * `npm run bench:compare`: the same loads, on the same machine, in one run, against
  *   (a) the fast upstream directly over HTTP,
+ *   (h) HAProxy (1 thread, keep-alive L7, http-reuse always) in front of the fast HTTP upstream: the
+ *       reference cost of one plain hop,
  *   (b) mithril-proxy with 1 worker and (c) with N workers (N = cores) in front of the fast HTTP upstream,
  *   (d) mithril-proxy (N workers) in front of the fast stdio upstream,
- *   (e) supergateway 4.0.0 (--stateful, streamableHttp) and (f) mcp-proxy 6.7.19, both in front of
- *       the same stdio upstream.
- * Per target: start, wait until it listens, warm up, measure idle-session memory, run the load with the
- * target's pid (CPU per request, RSS), stop. Targets are visited round-robin for --runs rounds and the
- * median is reported; a target that fails gets a 'failed: reason' row and the run goes on.
- * Writes bench/RESULTS.md (command, machine, tables) unless --no-write.
+ *   and, with --peers (or --only), (e) supergateway 4.0.0 (--stateful, streamableHttp) and (f) mcp-proxy
+ *   6.7.19, both in front of the same stdio upstream.
+ * Per target and round: start, record RSS at rest, warm up, measure idle-session memory, run every load
+ * scenario (default 1 session × 10 connections and 8 sessions × 4) and the SSE notification stream,
+ * record RSS after the load, stop. The target order rotates every round; medians over --runs rounds are
+ * reported with ratios to (a) and (h); a target that fails gets a 'failed: reason' row and the run goes on.
+ * Writes bench/RESULTS.md (command, machine, tables) unless --no-write; the raw runs go to --json.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { medianMeasurement, renderTables, type Measurement, type TargetRow } from './loadtest/compare-table.js';
+import {
+  renderTables,
+  type FloodMeasurement,
+  type LoadMeasurement,
+  type RunMeasurement,
+  type ScenarioSpec,
+  type TargetRow,
+} from './loadtest/compare-table.js';
+import { findHaproxy, startHaproxy, type HaproxyBinary } from './loadtest/haproxy.js';
 import { openIdleSessions } from './loadtest/idle-sessions.js';
 import { parseDuration } from './loadtest/options.js';
+import type { PostCounts } from './loadtest/post-counter.js';
 import { sampleProcess } from './loadtest/proc-stats.js';
 import { runLoad } from './loadtest/run.js';
+import { runSseFlood } from './loadtest/sse-flood.js';
 import { freePort, mithrilListening, spawnTarget, type RunningTarget } from './loadtest/targets.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -27,21 +40,32 @@ const NODE = process.execPath;
 const FAST_UPSTREAM = join(ROOT, 'dist', 'examples', 'fast-upstream.js');
 const MITHRIL_CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const PRELOAD = join(ROOT, 'dist', 'bench', 'loadtest', 'loopback-preload.js');
+const THREAD_NAMES = join(ROOT, 'dist', 'bench', 'loadtest', 'thread-names.js');
+const POST_COUNTER = join(ROOT, 'dist', 'bench', 'loadtest', 'post-counter.js');
 const PEERS = join(ROOT, 'bench', 'node_modules');
+const HAPROXY_CACHE = join(ROOT, 'bench', '.cache', 'haproxy');
 
 const { values: args } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5s' },
     warmup: { type: 'string', default: '1s' },
-    sessions: { type: 'string', default: '8' },
-    concurrency: { type: 'string', default: '4' },
+    scenarios: { type: 'string', default: '1x10,8x4' },
     payload: { type: 'string', default: '256' },
     idle: { type: 'string', default: '1000' },
     'idle-stdio': { type: 'string', default: '50' },
     workers: { type: 'string', default: String(availableParallelism()) },
     threads: { type: 'string' },
     only: { type: 'string' },
+    peers: { type: 'boolean', default: false },
+    sse: { type: 'string', default: '3s' },
+    'sse-streams': { type: 'string', default: '2' },
+    'sse-size': { type: 'string', default: '1024' },
+    'cpu-prof': { type: 'string' },
+    'node-args': { type: 'string' },
+    'count-posts': { type: 'boolean', default: false },
+    variant: { type: 'string' },
+    json: { type: 'string' },
     results: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
     'no-write': { type: 'boolean', default: false },
   },
@@ -50,24 +74,54 @@ const { values: args } = parseArgs({
 const RUNS = Number(args.runs);
 const DURATION_MS = parseDuration(args.duration);
 const WARMUP_MS = parseDuration(args.warmup);
-const SESSIONS = Number(args.sessions);
-const CONCURRENCY = Number(args.concurrency);
+const SCENARIOS: ScenarioSpec[] = args.scenarios.split(',').map((k) => {
+  const m = /^(\d+)x(\d+)$/.exec(k.trim());
+  if (m === null) throw new Error(`--scenarios: "${k}" is not SESSIONSxCONNECTIONS (e.g. 1x10)`);
+  return { key: k.trim(), sessions: Number(m[1]), concurrency: Number(m[2]) };
+});
 const PAYLOAD = Number(args.payload);
 const IDLE = Number(args.idle);
 const IDLE_STDIO = Number(args['idle-stdio']);
 const WORKERS = Number(args.workers);
 const THREADS = args.threads === undefined ? undefined : Number(args.threads);
+/** 0 = no notification-stream measurement. */
+const SSE_MS = args.sse === '0' ? 0 : parseDuration(args.sse);
+const SSE_STREAMS = Number(args['sse-streams']);
+const SSE_SIZE = Number(args['sse-size']);
+const CPU_PROF = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
+/** Extra node flags for the mithril targets, e.g. "--max-semi-space-size=16" (V8 flags reach the workers too). */
+const NODE_ARGS = args['node-args'] === undefined ? [] : args['node-args'].split(/\s+/).filter((a) => a.length > 0);
 
 interface Target {
   key: string;
   label: string;
   /** Idle sessions to open: stdio targets may spawn one child per session, so fewer. */
   idle: number;
-  start(): Promise<RunningTarget>;
+  /** Measured with the SSE notification stream (needs the HTTP fast upstream's `flood` tool). */
+  flood: boolean;
+  start(run: number): Promise<RunningTarget>;
 }
 
 let workDir = '';
 let httpUpstream: RunningTarget | undefined;
+let haproxy: HaproxyBinary | undefined;
+/** --count-posts: where the target being measured writes its per-thread postMessage counts. */
+let postsDir: string | undefined;
+
+/** The post-counter files of the current target: threadId → counts. */
+function readPosts(): Map<number, PostCounts> {
+  const out = new Map<number, PostCounts>();
+  if (postsDir === undefined || !existsSync(postsDir)) return out;
+  for (const f of readdirSync(postsDir)) {
+    try {
+      const c = JSON.parse(readFileSync(join(postsDir, f), 'utf8')) as PostCounts;
+      out.set(c.threadId, c);
+    } catch {
+      // Being rewritten right now: the next sample has it.
+    }
+  }
+  return out;
+}
 
 function peerBin(rel: string): string {
   const p = join(PEERS, rel);
@@ -89,7 +143,12 @@ function startFastHttp(): Promise<RunningTarget> {
   });
 }
 
-async function startMithril(workers: number, destination: 'fast' | 'faststdio'): Promise<RunningTarget> {
+async function startHaproxyTarget(): Promise<RunningTarget> {
+  haproxy ??= findHaproxy(HAPROXY_CACHE);
+  return startHaproxy(haproxy, await sharedHttpUpstream(), workDir);
+}
+
+async function startMithril(key: string, run: number, workers: number, destination: 'fast' | 'faststdio', extraArgs: string[] = NODE_ARGS): Promise<RunningTarget> {
   if (!existsSync(MITHRIL_CLI)) throw new Error(`${MITHRIL_CLI} missing: the proxy is not built yet`);
   const upstream = await sharedHttpUpstream();
   const port = await freePort();
@@ -107,9 +166,25 @@ async function startMithril(workers: number, destination: 'fast' | 'faststdio'):
     ].join('\n'),
   );
   const base = `http://127.0.0.1:${port}`;
+  // thread-names.js names each session worker's OS thread, so per-thread CPU can tell them apart.
+  const flags = ['--import', THREAD_NAMES, ...extraArgs];
+  let env: NodeJS.ProcessEnv | undefined;
+  if (args['count-posts']) {
+    postsDir = join(workDir, `posts-${key}-run${run}`);
+    mkdirSync(postsDir, { recursive: true });
+    flags.push('--import', POST_COUNTER);
+    env = { ...process.env, MITHRIL_BENCH_POSTS_DIR: postsDir };
+  }
+  if (CPU_PROF !== undefined) {
+    const dir = join(CPU_PROF, `${key}-run${run}`);
+    mkdirSync(dir, { recursive: true });
+    // One .cpuprofile per thread (CPU.<date>.<pid>.<threadId>.<seq>.cpuprofile), written at exit.
+    flags.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  }
   return spawnTarget({
     command: NODE,
-    args: [MITHRIL_CLI, 'serve', '--config', config],
+    args: [...flags, MITHRIL_CLI, 'serve', '--config', config],
+    env,
     readyLine: (l) => (mithrilListening(l) !== undefined ? `${base}/${destination}/mcp` : undefined),
     port,
     url: `${base}/${destination}/mcp`,
@@ -140,24 +215,85 @@ async function startMcpProxy(): Promise<RunningTarget> {
   });
 }
 
-const TARGETS: Target[] = [
-  { key: 'a', label: 'fast upstream, direct HTTP', idle: IDLE, start: startFastHttp },
-  { key: 'b', label: 'mithril-proxy, 1 worker → HTTP upstream', idle: IDLE, start: () => startMithril(1, 'fast') },
-  { key: 'c', label: `mithril-proxy, ${WORKERS} workers → HTTP upstream`, idle: IDLE, start: () => startMithril(WORKERS, 'fast') },
-  { key: 'd', label: `mithril-proxy, ${WORKERS} workers → stdio upstream`, idle: IDLE_STDIO, start: () => startMithril(WORKERS, 'faststdio') },
-  { key: 'e', label: 'supergateway 4.0.0 --stateful → stdio upstream', idle: IDLE_STDIO, start: startSupergateway },
-  { key: 'f', label: 'mcp-proxy 6.7.19 → stdio upstream', idle: IDLE_STDIO, start: startMcpProxy },
-].filter((t) => args.only === undefined || args.only.split(',').includes(t.key));
+const NODE_NOTE = NODE_ARGS.length > 0 ? ` [${NODE_ARGS.join(' ')}]` : '';
+const ALL_TARGETS: Target[] = [
+  { key: 'a', label: 'fast upstream, direct HTTP', idle: IDLE, flood: true, start: startFastHttp },
+  { key: 'h', label: 'HAProxy, 1 thread → HTTP upstream', idle: IDLE, flood: true, start: startHaproxyTarget },
+  { key: 'b', label: `mithril-proxy, 1 worker → HTTP upstream${NODE_NOTE}`, idle: IDLE, flood: true, start: (r) => startMithril('b', r, 1, 'fast') },
+  { key: 'c', label: `mithril-proxy, ${WORKERS} workers → HTTP upstream${NODE_NOTE}`, idle: IDLE, flood: true, start: (r) => startMithril('c', r, WORKERS, 'fast') },
+  { key: 'd', label: `mithril-proxy, ${WORKERS} workers → stdio upstream${NODE_NOTE}`, idle: IDLE_STDIO, flood: false, start: (r) => startMithril('d', r, WORKERS, 'faststdio') },
+  { key: 'e', label: 'supergateway 4.0.0 --stateful → stdio upstream', idle: IDLE_STDIO, flood: false, start: startSupergateway },
+  { key: 'f', label: 'mcp-proxy 6.7.19 → stdio upstream', idle: IDLE_STDIO, flood: false, start: startMcpProxy },
+];
+/** --variant "FLAGS": (v) is (b) with other node flags, measured interleaved with it: an A/B in one run. */
+const VARIANT_ARGS = args.variant === undefined ? undefined : args.variant.split(/\s+/).filter((a) => a.length > 0);
+if (VARIANT_ARGS !== undefined) {
+  ALL_TARGETS.push({ key: 'v', label: `mithril-proxy, 1 worker → HTTP upstream [${VARIANT_ARGS.join(' ')}]`, idle: IDLE, flood: true,
+    start: (r) => startMithril('v', r, 1, 'fast', VARIANT_ARGS) });
+}
+const DEFAULT_KEYS = ['a', 'h', 'b', 'c', 'd', ...(args.peers ? ['e', 'f'] : []), ...(VARIANT_ARGS !== undefined ? ['v'] : [])];
+const TARGETS = ALL_TARGETS.filter((t) => (args.only === undefined ? DEFAULT_KEYS : args.only.split(',')).includes(t.key));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function measure(t: Target): Promise<Measurement> {
-  const target = await t.start();
+async function measure(t: Target, run: number): Promise<RunMeasurement> {
+  postsDir = undefined;
+  const target = await t.start(run);
   try {
-    const load = { url: target.url, sessions: SESSIONS, concurrency: CONCURRENCY, payload: PAYLOAD, threads: THREADS };
-    const warm = await runLoad({ ...load, durationMs: WARMUP_MS });
+    await sleep(500); // settle after start-up before the at-rest sample
+    const atStart = sampleProcess(target.pid);
+    if (atStart === undefined) throw new Error('target exited after start');
+    const first = SCENARIOS[0]!;
+    const load = { url: target.url, payload: PAYLOAD, threads: THREADS };
+    const warm = await runLoad({ ...load, sessions: first.sessions, concurrency: first.concurrency, durationMs: WARMUP_MS });
     if (warm.counts.ok === 0) throw new Error(`warm-up: no correct reply (${warm.failures[0] ?? 'no detail'})`);
 
+    const loads = new Map<string, LoadMeasurement>();
+    for (const s of SCENARIOS) {
+      await sleep(postsDir === undefined ? 0 : 400); // the counters rewrite their files every 200 ms
+      const postsBefore = readPosts();
+      const r = await runLoad({ ...load, sessions: s.sessions, concurrency: s.concurrency, durationMs: DURATION_MS, pid: target.pid });
+      if (r.counts.ok === 0) throw new Error(`${s.key}: no correct reply (${r.failures[0] ?? 'no detail'})`);
+      if (r.proc === null) throw new Error(`${s.key}: target exited during the load`);
+      let posts: LoadMeasurement['posts'];
+      if (postsDir !== undefined) {
+        await sleep(400);
+        const done = r.counts.ok + r.counts.errors + r.counts.mismatched;
+        posts = [...readPosts()].map(([tid, c]) => {
+          const b = postsBefore.get(tid);
+          const n = c.posts - (b?.posts ?? 0);
+          return { thread: tid === 0 ? 'main' : `threadId ${tid}`, perRequest: n / Math.max(1, done),
+            charsPerPost: (c.chars - (b?.chars ?? 0)) / Math.max(1, c.stringPosts - (b?.stringPosts ?? 0)) };
+        });
+        process.stderr.write(`[${s.key} posts: ${posts.map((p) => `${p.thread} ${p.perRequest.toFixed(3)}/req, ${Math.round(p.charsPerPost)} chars/post`).join('; ')}] `);
+      }
+      loads.set(s.key, {
+        rps: r.rps,
+        p50Us: r.latency.p50Us,
+        p99Us: r.latency.p99Us,
+        ownCpuUsPerRequest: r.proc.cpuUsPerRequest,
+        cpuUsPerRequest: r.proc.treeCpuUsPerRequest,
+        rssKiB: r.proc.treeRssKiB,
+        bad: r.counts.errors + r.counts.lost + r.counts.mismatched,
+        threads: r.proc.threads,
+        posts,
+      });
+    }
+    let flood: FloodMeasurement | undefined;
+    let floodFailure: string | undefined;
+    if (t.flood && SSE_MS > 0) {
+      // A broken stream is reported in its own table; the load numbers of the run still count.
+      const f = await runSseFlood({ url: target.url, durationMs: SSE_MS, streams: SSE_STREAMS, size: SSE_SIZE, pid: target.pid }).catch(
+        (err: unknown) => err instanceof Error ? err.message : String(err),
+      );
+      if (typeof f === 'string') floodFailure = f;
+      else if (f.streamsOk === 0) floodFailure = `no correct stream (${f.failures[0] ?? 'no detail'})`;
+      else flood = { bytesPerSec: f.bytesPerSec, eventsPerSec: f.eventsPerSec, cpuUsPerMiB: f.cpuUsPerMiB, bad: f.streamsBad, threads: f.threads };
+    }
+    const end = sampleProcess(target.pid);
+    if (end === undefined) throw new Error('target exited after the load');
+    // Idle sessions last: the garbage of 1000 initialize exchanges would otherwise be collected (by
+    // V8's helper threads) inside the first load window and be billed to its requests.
     const before = sampleProcess(target.pid);
     const idle = await openIdleSessions(target.url, t.idle);
     await sleep(500); // let lazily started session resources (children, buffers) come up
@@ -166,19 +302,17 @@ async function measure(t: Target): Promise<Measurement> {
     if (before === undefined || after === undefined) throw new Error('target exited during the idle-session test');
     if (idle.opened === 0) throw new Error(`idle sessions: none opened (${idle.failures[0] ?? 'no detail'})`);
 
-    const r = await runLoad({ ...load, durationMs: DURATION_MS, pid: target.pid });
-    if (r.counts.ok === 0) throw new Error(`no correct reply (${r.failures[0] ?? 'no detail'})`);
-    if (r.proc === null) throw new Error('target exited during the load');
     return {
-      rps: r.rps,
-      p99Us: r.latency.p99Us,
-      cpuUsPerRequest: r.proc.cpuUsPerRequest,
-      treeCpuUsPerRequest: r.proc.treeCpuUsPerRequest,
-      rssKiB: r.proc.rssKiB,
-      idleSessions: idle.opened,
-      idleKiBPerSession: (after.rssKiB - before.rssKiB) / idle.opened,
-      idleTreeKiBPerSession: (after.treeRssKiB - before.treeRssKiB) / idle.opened,
-      bad: r.counts.errors + r.counts.lost + r.counts.mismatched,
+      loads,
+      flood,
+      floodFailure,
+      memory: {
+        startRssKiB: atStart.treeRssKiB,
+        afterLoadRssKiB: end.treeRssKiB,
+        idleSessions: idle.opened,
+        idleKiBPerSession: (after.rssKiB - before.rssKiB) / idle.opened,
+        idleTreeKiBPerSession: (after.treeRssKiB - before.treeRssKiB) / idle.opened,
+      },
     };
   } finally {
     await target.stop();
@@ -209,19 +343,26 @@ function machine(): string[] {
 async function main(): Promise<void> {
   workDir = mkdtempSync(join(tmpdir(), 'mithril-compare-'));
   const t0 = Date.now();
-  const results = new Map<string, { ok: Measurement[]; failures: string[] }>(TARGETS.map((t) => [t.key, { ok: [], failures: [] }]));
+  const rows: TargetRow[] = TARGETS.map((t) => ({ key: t.key, label: t.label, runs: [], failures: [] }));
   try {
     for (let run = 1; run <= RUNS; run++) {
-      for (const t of TARGETS) {
-        const slot = results.get(t.key)!;
+      // Rotate the order every round: a target is not always measured right after the same other one
+      // (nor always first, on a machine whose load drifts).
+      const shift = (run - 1) % TARGETS.length;
+      const order = [...TARGETS.slice(shift), ...TARGETS.slice(0, shift)];
+      for (const t of order) {
+        const row = rows.find((r) => r.key === t.key)!;
         process.stderr.write(`run ${run}/${RUNS}: (${t.key}) ${t.label} ... `);
         try {
-          const m = await measure(t);
-          slot.ok.push(m);
-          process.stderr.write(`${Math.round(m.rps)} req/s, p99 ${(m.p99Us / 1000).toFixed(2)} ms\n`);
+          const m = await measure(t, run);
+          row.runs.push(m);
+          const parts = [...m.loads].map(([k, l]) => `${k} ${Math.round(l.rps)} req/s p99 ${(l.p99Us / 1000).toFixed(2)} ms`);
+          if (m.flood !== undefined) parts.push(`sse ${(m.flood.bytesPerSec / 1048576).toFixed(1)} MiB/s`);
+          if (m.floodFailure !== undefined) parts.push(`sse failed: ${m.floodFailure}`);
+          process.stderr.write(parts.join(', ') + '\n');
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
-          slot.failures.push(reason);
+          row.failures.push(reason);
           process.stderr.write(`failed: ${reason}\n`);
         }
       }
@@ -231,15 +372,15 @@ async function main(): Promise<void> {
     rmSync(workDir, { recursive: true, force: true });
   }
 
-  const rows: TargetRow[] = TARGETS.map((t) => {
-    const r = results.get(t.key)!;
-    return { key: t.key, label: t.label, median: medianMeasurement(r.ok), runs: r.ok.length, failures: r.failures };
-  });
   const minutes = ((Date.now() - t0) / 60_000).toFixed(1);
-  process.stdout.write('\n' + renderTables(rows, false));
+  process.stdout.write('\n' + renderTables(rows, SCENARIOS, false));
   const failures = rows.flatMap((r) => [...new Set(r.failures)].map((f) => `- (${r.key}) failed in ${r.failures.length} of ${RUNS} run(s): ${f}`));
   if (failures.length > 0) process.stdout.write('\n' + failures.join('\n') + '\n');
   process.stdout.write(`\n(median of ${RUNS} run(s); ${minutes} min)\n`);
+  if (args.json !== undefined) {
+    const plain = rows.map((r) => ({ ...r, runs: r.runs.map((m) => ({ ...m, loads: Object.fromEntries(m.loads) })) }));
+    writeFileSync(args.json, JSON.stringify({ machine: machine(), scenarios: SCENARIOS, rows: plain }, null, 1));
+  }
   if (args['no-write']) return;
 
   const command = `npm run bench:compare${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
@@ -247,7 +388,7 @@ async function main(): Promise<void> {
     '# bench:compare results',
     '',
     'Generated by `bench/compare.ts`; rerun it to refresh this file. Method and caveats: bench/README.md',
-    '("Load generator").',
+    '("Load generator" and "bench:compare").',
     '',
     '## Command',
     '',
@@ -255,10 +396,12 @@ async function main(): Promise<void> {
     command,
     '```',
     '',
-    `Load per target: ${SESSIONS} sessions × ${CONCURRENCY} concurrent tools/call echo, payload ${PAYLOAD} B,`,
-    `warm-up ${WARMUP_MS} ms, measured ${DURATION_MS} ms; idle-session memory over ${IDLE} sessions`,
-    `(${IDLE_STDIO} for stdio-upstream targets, which may spawn a child per session). Median of ${RUNS} run(s),`,
-    `targets visited round-robin; the whole comparison took ${minutes} min.`,
+    `Loads per target: ${SCENARIOS.map((s) => `${s.sessions} session(s) × ${s.concurrency} connections`).join(' and ')}, tools/call echo,`,
+    `payload ${PAYLOAD} B, unique ids, every reply checked; warm-up ${WARMUP_MS} ms, measured ${DURATION_MS} ms each;`,
+    SSE_MS > 0 ? `SSE notification stream: ${SSE_STREAMS} streams × ${SSE_SIZE} B notifications for ${SSE_MS} ms;` : 'no SSE stream;',
+    `idle-session memory over ${IDLE} sessions (${IDLE_STDIO} for stdio-upstream targets). Median of ${RUNS} run(s),`,
+    `target order rotated every round; the whole comparison took ${minutes} min.` +
+      (haproxy !== undefined ? ` HAProxy ${haproxy.version} (${haproxy.source === 'PATH' ? haproxy.bin : 'Debian .deb unpacked in bench/.cache/haproxy'}).` : ''),
     '',
     '## Machine',
     '',
@@ -266,16 +409,15 @@ async function main(): Promise<void> {
     '',
     '## Results',
     '',
-    renderTables(rows, true),
+    renderTables(rows, SCENARIOS, true),
     ...(failures.length > 0 ? ['## Failures', '', ...failures, ''] : []),
     '## Reading the tables',
     '',
     '- req/s counts correct replies only; "bad replies" (errors + lost + mismatched, max over runs) must be 0.',
-    '- CPU µs/req is the target process alone; "incl. children" adds its descendants (stdio upstreams), which',
-    '  is the fair column across designs: mithril-proxy and supergateway --stateful spawn one upstream child',
-    '  per session, mcp-proxy shares one child across all sessions.',
-    '- idle KiB/session "incl. children" is dominated by those per-session children (a Node process each);',
-    '  the process-only column is the proxy\'s own bookkeeping per session.',
+    '- × direct and × HAProxy are ratios of medians from this same run; CPU µs/req is the target\'s own',
+    '  user+sys from /proc, children included (stdio upstreams), over the measured window.',
+    '- CPU per thread: main = the uWS acceptor thread, worker N = session worker N, helpers = V8 platform /',
+    '  GC threads, libuv pool and the rest of the process.',
     '- The load generator shares the machine with the target (one generator thread on 2 cores), and other',
     '  work on the machine adds noise (see the load average above): compare ratios within one run.',
     '',

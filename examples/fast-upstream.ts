@@ -6,7 +6,9 @@
  *   node dist/examples/fast-upstream.js --http --port 9001 [--host 127.0.0.1]
  *   node dist/examples/fast-upstream.js --stdio
  *
- * Tools: `echo` (returns `arguments.text`). Also answers `initialize`, `tools/list`, `ping`.
+ * Tools: `echo` (returns `arguments.text`) and `flood` (`arguments: { count, size }`: answers with an SSE
+ * stream of `count` notifications/message of about `size` bytes each, then the result: the
+ * server→client notification-stream benchmark). Also answers `initialize`, `tools/list`, `ping`.
  */
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -25,6 +27,19 @@ export interface FrameResult {
   body: string | undefined;
   /** True for `initialize`: the HTTP side mints a session for it. */
   initialize: boolean;
+  /** For `flood`: send this many notifications before `body`. */
+  flood?: { count: number; size: number };
+}
+
+/** Bounds of one `flood` call, so a client cannot make the upstream write without end. */
+export const FLOOD_MAX_COUNT = 1_000_000;
+export const FLOOD_MAX_SIZE = 64 * 1024;
+
+/** The `seq`-th notification of a flood: a notifications/message whose JSON is about `size` bytes. */
+export function floodNotification(seq: number, size: number): string {
+  const head = '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"' + seq + ':';
+  const tail = '"}}';
+  return head + 'x'.repeat(Math.max(0, size - head.length - tail.length)) + tail;
 }
 
 const NO_REPLY: FrameResult = { body: undefined, initialize: false };
@@ -101,7 +116,7 @@ function valueEnd(text: string, j: number): number {
 
 interface Frame {
   method?: unknown;
-  params?: { name?: unknown; arguments?: { text?: unknown }; protocolVersion?: unknown };
+  params?: { name?: unknown; arguments?: { text?: unknown; count?: unknown; size?: unknown }; protocolVersion?: unknown };
 }
 
 function result(rawId: string, resultJson: string): string {
@@ -129,6 +144,14 @@ export function handleFrame(text: string): FrameResult {
   switch (frame.method) {
     case 'tools/call': {
       const args = frame.params?.arguments;
+      if (frame.params?.name === 'flood') {
+        const count = Number(args?.count);
+        const size = Number(args?.size);
+        if (!Number.isInteger(count) || count < 0 || count > FLOOD_MAX_COUNT || !Number.isInteger(size) || size < 0 || size > FLOOD_MAX_SIZE) {
+          return { body: rpcError(rawId, -32602, `flood needs integer count 0..${FLOOD_MAX_COUNT} and size 0..${FLOOD_MAX_SIZE}`), initialize: false };
+        }
+        return { body: result(rawId, '{"content":[{"type":"text","text":"flooded ' + count + '"}]}'), initialize: false, flood: { count, size } };
+      }
       const echoed = typeof args?.text === 'string' ? args.text : JSON.stringify(args ?? null);
       return {
         body: result(rawId, '{"content":[{"type":"text","text":' + JSON.stringify(echoed) + '}]}'),
@@ -202,6 +225,25 @@ export async function startFastUpstream(opts: { port?: number; host?: string } =
       reply(text);
     });
 
+    /** Writes the flood as SSE, pausing whenever uWS buffers (write() false) until the socket drains. */
+    function streamFlood(flood: { count: number; size: number }, final: string): void {
+      res.writeStatus('200 OK').writeHeader('Content-Type', 'text/event-stream').writeHeader('Cache-Control', 'no-cache');
+      let seq = 0;
+      const pump = (): void => {
+        while (seq < flood.count) {
+          const ok = res.write('event: message\ndata: ' + floodNotification(seq++, flood.size) + '\n\n');
+          if (!ok) return; // resumed by onWritable
+        }
+        res.end('event: message\ndata: ' + final + '\n\n');
+        seq = Number.POSITIVE_INFINITY;
+      };
+      res.onWritable(() => {
+        if (!aborted && seq <= flood.count) res.cork(pump);
+        return true;
+      });
+      pump();
+    }
+
     function reply(text: string): void {
       const out = handleFrame(text);
       res.cork(() => {
@@ -224,6 +266,10 @@ export async function startFastUpstream(opts: { port?: number; host?: string } =
         }
         if (out.body === undefined) {
           res.writeStatus('202 Accepted').end();
+          return;
+        }
+        if (out.flood !== undefined) {
+          streamFlood(out.flood, out.body);
           return;
         }
         res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').end(out.body);
@@ -268,6 +314,11 @@ export function serveStdio(): void {
       start = nl + 1;
       if (line.length === 0) continue;
       const r = handleFrame(line);
+      if (r.flood !== undefined) {
+        // Writing a flood here would buffer it all in memory (stdout is not paced by this loop): HTTP only.
+        out += rpcError(rawTopLevelId(line) ?? 'null', -32602, 'flood is served over --http only') + '\n';
+        continue;
+      }
       if (r.body !== undefined) out += r.body + '\n';
     }
     pending = pending.slice(start);

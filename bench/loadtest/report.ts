@@ -10,6 +10,7 @@ import { Outcome } from './jsonrpc.js';
 import type { ResolvedLoadOptions } from './options.js';
 import type { ProcSample } from './proc-stats.js';
 import { renderHtml } from './report-html.js';
+import { threadCpu, type ThreadCpu, type ThreadTicks } from './thread-stats.js';
 import type { WorkerResult } from './worker.js';
 
 export interface TimelinePoint {
@@ -30,6 +31,8 @@ export interface ProcReport {
   treeCpuUsPerRequest: number;
   treeRssKiB: number;
   treeProcesses: number;
+  /** CPU per thread group of the target process (main, each session worker, helpers). */
+  threads: ThreadCpu[];
 }
 
 export interface LoadReport {
@@ -73,6 +76,8 @@ export interface ProcWindow {
   pid: number;
   before: ProcSample;
   after: ProcSample;
+  threadsBefore: ThreadTicks[];
+  threadsAfter: ThreadTicks[];
 }
 
 export function buildReport(
@@ -116,6 +121,7 @@ export function buildReport(
       treeCpuUsPerRequest: ((proc.after.treeCpuSeconds - proc.before.treeCpuSeconds) * 1e6) / done,
       treeRssKiB: proc.after.treeRssKiB,
       treeProcesses: proc.after.treeProcesses,
+      threads: threadCpu(proc.pid, proc.threadsBefore, proc.threadsAfter, done),
     };
   }
   const report: LoadReport = {
@@ -196,6 +202,8 @@ export function textTable(r: LoadReport): string {
         `${r.proc.treeCpuUsPerRequest.toFixed(1)} µs/req, ${fmtInt(r.proc.treeRssKiB)} KiB over ${r.proc.treeProcesses} processes`,
       ]);
     }
+    const perThread = r.proc.threads.map((t) => `${t.group} ${t.usPerRequest.toFixed(1)}`).join(', ');
+    if (perThread.length > 0) rows.push(['cpu/req by thread', `${perThread} µs`]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

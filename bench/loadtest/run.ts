@@ -10,6 +10,7 @@ import { resolveOptions, type LoadOptions, type ResolvedLoadOptions } from './op
 import { sampleProcess, type ProcSample } from './proc-stats.js';
 import { buildReport, fmtInt, writeReport, type LoadReport } from './report.js';
 import { SharedState } from './shared-state.js';
+import { sampleThreads, type ThreadTicks } from './thread-stats.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
 export type { LoadOptions } from './options.js';
@@ -85,7 +86,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   try {
     while (shared.readyCount() < opts.threads && failed === undefined) await new Promise((r) => setTimeout(r, 5));
     let before: ProcSample | undefined;
-    if (opts.pid !== undefined) before = sampleProcess(opts.pid);
+    let threadsBefore: ThreadTicks[] = [];
+    if (opts.pid !== undefined) {
+      before = sampleProcess(opts.pid);
+      threadsBefore = sampleThreads(opts.pid);
+    }
     shared.go();
     if (opts.progress) {
       let second = 0;
@@ -98,10 +103,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     }
     while (shared.doneCount() < opts.threads && failed === undefined) await new Promise((r) => setTimeout(r, 2));
     const after = opts.pid !== undefined ? sampleProcess(opts.pid) : undefined;
+    const threadsAfter = opts.pid !== undefined ? sampleThreads(opts.pid) : [];
     shared.release();
     const results = await Promise.all(running);
     const procWindow =
-      opts.pid !== undefined && before !== undefined && after !== undefined ? { pid: opts.pid, before, after } : undefined;
+      opts.pid !== undefined && before !== undefined && after !== undefined ? { pid: opts.pid, before, after, threadsBefore, threadsAfter } : undefined;
     const report = buildReport(opts, startedAt, results, procWindow);
     if (opts.out !== undefined) writeReport(opts.out, report);
     return report;
