@@ -75,8 +75,12 @@ describe('bench tools', () => {
     writeFileSync(script, 'import { parentPort } from "node:worker_threads"; const end = Date.now() + 400; let x = 0; while (Date.now() < end) x++; parentPort.postMessage(x);');
     const w = new Worker(script, { workerData: { index: 7 }, execArgv: ['--import', THREAD_NAMES] });
     const beforeTicks = sampleThreads(process.pid);
-    await new Promise((r) => setTimeout(r, 150)); // the worker is up and spinning
-    const named = sampleThreads(process.pid).find((t) => t.comm === 'mithril-wrk-7');
+    // The worker is up and spinning once its thread carries the name (bounded wait: a loaded machine starts threads slowly).
+    let named: unknown;
+    for (let i = 0; i < 60 && named === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      named = sampleThreads(process.pid).find((t) => t.comm === 'mithril-wrk-7');
+    }
     assert.ok(named !== undefined, 'the worker thread is named mithril-wrk-7');
     await new Promise((r) => w.once('message', r));
     const afterTicks = sampleThreads(process.pid);
