@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
 import { MAX_DEPTH } from '../src/upstream/jsonrpc-envelope.js';
-import { configFromYaml, rawPost, waitFor } from './helpers/proxy.js';
+import { answerOf, configFromYaml, rawPost, waitFor } from './helpers/proxy.js';
 
 function fixture(name: string): string {
   return fileURLToPath(new URL(`../../test/fixtures/stdio/${name}`, import.meta.url));
@@ -28,7 +28,7 @@ const mainLog: Array<Record<string, unknown>> = [];
 before(async () => {
   const yaml = 'listen: { host: 127.0.0.1, port: 0 }\nworkers: 1\nlog_level: silent\ndestinations:\n'
     + `  echo:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(fixture('echo-server.mjs'))}]\n`
-    + '    stdio: { max_restarts: 3, restart_backoff_ms: 50, kill_grace_ms: 500 }\n';
+    + '    stdio: { on_exit: restart, max_restarts: 3, restart_backoff_ms: 50, kill_grace_ms: 500 }\n';
   const log = pino({ level: 'info' }, { write: (s: string) => void mainLog.push(JSON.parse(s) as Record<string, unknown>) });
   proxy = await startProxy(configFromYaml(yaml), { log });
 });
@@ -56,7 +56,7 @@ async function open(body: string): Promise<string> {
 
 async function call(sid: string, id: string, method: string): Promise<{ status: number; body: RpcBody }> {
   const r = await rawPost(url(), JSON.stringify({ jsonrpc: '2.0', id, method }), { 'mcp-session-id': sid });
-  return { status: r.status, body: (await r.json()) as RpcBody };
+  return { status: r.status, body: await answerOf<RpcBody>(r, id) };
 }
 
 describe('deeply nested client JSON', () => {

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
-import { INIT_BODY, configFromYaml, pidAlive, rawPost, rawSession, waitFor } from './helpers/proxy.js';
+import { INIT_BODY, answerOf, configFromYaml, pidAlive, rawPost, rawSession, waitFor } from './helpers/proxy.js';
 
 /** Compiled to dist/test/, so the fixtures are two levels up. */
 function fixture(name: string): string {
@@ -61,7 +61,7 @@ async function rpc(dest: string, sid: string, id: number | string, method: strin
     body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
     signal: signal ?? null,
   });
-  return { status: r.status, body: (await r.json()) as RpcBody };
+  return { status: r.status, body: await answerOf<RpcBody>(r, id) };
 }
 
 async function childPid(dest: string, sid: string): Promise<number> {

@@ -130,3 +130,15 @@ export async function serveCli(args: string[], env: NodeJS.ProcessEnv = {}): Pro
   const url = /listening on (http:\/\/\S+)/.exec(err)![1]!;
   return { child, url, out: () => out, err: () => err };
 }
+
+/**
+ * The JSON-RPC answer to request `id` from a POST reply, JSON or SSE: server messages that arrive
+ * during a call (no GET stream open) turn its reply into an SSE stream that ends with the answer.
+ */
+export async function answerOf<T = Record<string, unknown>>(r: Response, id: unknown): Promise<T> {
+  if (r.headers.get('content-type') !== 'text/event-stream') return (await r.json()) as T;
+  const messages = (await r.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { id?: unknown });
+  const answer = messages.find((m) => m.id === id);
+  if (answer === undefined) throw new Error(`no answer for id ${String(id)} on the stream`);
+  return answer as T;
+}
