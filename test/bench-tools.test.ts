@@ -72,9 +72,8 @@ describe('bench tools', () => {
 
   test('per-thread CPU finds a worker thread by the name the preload gave it', async () => {
     const script = join(dir, 'busy.mjs');
-    writeFileSync(script, 'import { parentPort } from "node:worker_threads"; const end = Date.now() + 400; let x = 0; while (Date.now() < end) x++; parentPort.postMessage(x);');
+    writeFileSync(script, 'import { parentPort } from "node:worker_threads"; const end = Date.now() + 1000; let x = 0; while (Date.now() < end) x++; parentPort.postMessage(x);');
     const w = new Worker(script, { workerData: { index: 7 }, execArgv: ['--import', THREAD_NAMES] });
-    const beforeTicks = sampleThreads(process.pid);
     // The worker is up and spinning once its thread carries the name (bounded wait: a loaded machine starts threads slowly).
     let named: unknown;
     for (let i = 0; i < 60 && named === undefined; i++) {
@@ -82,6 +81,8 @@ describe('bench tools', () => {
       named = sampleThreads(process.pid).find((t) => t.comm === 'mithril-wrk-7');
     }
     assert.ok(named !== undefined, 'the worker thread is named mithril-wrk-7');
+    // Sampled once the thread exists: a thread missing from the first sample is not counted.
+    const beforeTicks = sampleThreads(process.pid);
     await new Promise((r) => w.once('message', r));
     const afterTicks = sampleThreads(process.pid);
     await w.terminate();

@@ -12,7 +12,7 @@ import { SessionTable } from '../src/threads/session-table.js';
 function store(maxMessages: number, maxBytes: number) {
   const credits: Array<[number, number]> = [];
   const ended: string[] = [];
-  const s = new SessionStore(SessionTable.create(16, 2), () => ({ maxPendingPushes: maxMessages, maxBufferedBytes: maxBytes }), createLogger('silent'), {
+  const s = new SessionStore(SessionTable.create(16, 2), () => ({ maxPendingPushes: maxMessages, maxBufferedBytes: maxBytes, replayBufferBytes: 0 }), createLogger('silent'), {
     credit: (_s, rid, bytes) => credits.push([rid, bytes]),
     ended: (_s, reason) => ended.push(reason),
   });

@@ -164,6 +164,12 @@ export class PostReply extends Reply implements Abortable, EventCarrier {
       },
     }, this.host.sseLimits);
     this.stream = stream;
+    const replay = this.session.replay;
+    if (replay !== null) {
+      // Event ids make the stream resumable (replay.ts); this stream's number maps to our id.
+      const n = replay.newStream(JSON.stringify(this.id));
+      stream.eventIds = (data) => replay.record(n, data);
+    }
     this.res.cork(() => stream.open(this.newSession ? { [SESSION_HEADER]: this.session.sid } : undefined, 0));
     // The headers are out: from here the exchange counts as a success for the session.
     if (this.newSession) this.session.established = true;

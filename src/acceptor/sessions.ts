@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { PLAIN_SESSION_IDS, type SessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
+import { ReplayBuffer } from './replay.js';
 import type { SseStream } from './sse-stream.js';
 
 /**
@@ -40,13 +41,19 @@ export class DownSession {
    * stream is open. Bounded by the requests in flight (each reply removes itself when done).
    */
   readonly carriers: EventCarrier[] = [];
+  /**
+   * Event ids and the standalone stream's recent events, for Last-Event-ID resumption
+   * (replay.ts). Legacy HTTP+SSE (2024-11-05) has no resumption: null.
+   */
+  readonly replay: ReplayBuffer | null;
 
-  constructor(sid: string, key: string, dest: string, worker: number, legacy: boolean) {
+  constructor(sid: string, key: string, dest: string, worker: number, legacy: boolean, replayBytes: () => number) {
     this.sid = sid;
     this.key = key;
     this.dest = dest;
     this.worker = worker;
     this.legacy = legacy;
+    this.replay = legacy ? null : new ReplayBuffer(replayBytes);
   }
 }
 
@@ -67,12 +74,13 @@ export class SessionStore {
   private readonly table: SessionTable;
   private readonly log: Logger;
   /** Read at each use, so a reload's limits apply at once. */
-  private readonly limits: () => { maxPendingPushes: number; maxBufferedBytes: number };
+  private readonly limits: () => { maxPendingPushes: number; maxBufferedBytes: number; replayBufferBytes: number };
+  private readonly replayBytes = (): number => this.limits().replayBufferBytes;
   private readonly hooks: StoreHooks;
   /** Mints ids and maps an id to its table key; refuses ids of other instances and bad MACs. */
   readonly ids: SessionIdScheme;
 
-  constructor(table: SessionTable, limits: () => { maxPendingPushes: number; maxBufferedBytes: number }, log: Logger, hooks: StoreHooks, ids: SessionIdScheme = PLAIN_SESSION_IDS) {
+  constructor(table: SessionTable, limits: () => { maxPendingPushes: number; maxBufferedBytes: number; replayBufferBytes: number }, log: Logger, hooks: StoreHooks, ids: SessionIdScheme = PLAIN_SESSION_IDS) {
     this.table = table;
     this.ids = ids;
     this.limits = limits;
@@ -89,7 +97,7 @@ export class SessionStore {
     const sid = this.ids.mint();
     const key = this.ids.key(sid)!;
     if (!this.table.insert(key, worker)) return null;
-    const s = new DownSession(sid, key, dest, worker, legacy);
+    const s = new DownSession(sid, key, dest, worker, legacy, this.replayBytes);
     this.map.set(sid, s);
     return s;
   }

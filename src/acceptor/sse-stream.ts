@@ -37,6 +37,8 @@ export class SseStream {
   private readonly ledger: CreditLedger;
   done = false;
   bytes = 0;
+  /** Set by the owner for streams whose events carry ids (replay.ts): returns the next id. */
+  eventIds: ((data: string) => string) | undefined;
 
   constructor(res: HttpResponse, hooks: SseStreamHooks, limits: SseLimits) {
     this.res = res;
@@ -69,7 +71,8 @@ export class SseStream {
    * when none is (a message the acceptor already acknowledged when it queued it).
    */
   event(json: string, rid: number | null): boolean {
-    return this.writeRaw(sseEvent(json), rid, json.length);
+    if (this.done) return false;
+    return this.writeRaw(sseEvent(json, this.eventIds?.(json)), rid, json.length);
   }
 
   writeRaw(chunk: string, rid: number | null, creditBytes: number): boolean {

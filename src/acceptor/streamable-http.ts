@@ -4,13 +4,15 @@
  * attaches onAborted before anything else, validates, and hands the frame to the session's worker.
  */
 import type { HttpRequest, HttpResponse } from './http-types.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, jsonRpcErrorBody } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
-import { type Envelope, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import { type Envelope, type JsonRpcId, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { acceptsBoth, acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { PostReply } from './replies.js';
+import { type ReplayBuffer, STANDALONE_STREAM } from './replay.js';
+import { sseEvent } from './sse-format.js';
 import { SseStream } from './sse-stream.js';
 
 /** Revisions whose Streamable HTTP rules this acceptor implements. */
@@ -85,6 +87,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
 export function handleGet(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
   const accept = req.getHeader('accept');
   const sid = req.getHeader('mcp-session-id');
+  const lastEventId = req.getHeader('last-event-id');
   const started = Date.now();
   let stream: SseStream | null = null;
   res.onAborted(() => stream?.aborted());
@@ -106,10 +109,33 @@ export function handleGet(core: Core, dest: string, res: HttpResponse, req: Http
     },
   }, core.sseLimits);
   stream = opened;
+  const replay = s.replay!;
+  opened.eventIds = (data) => replay.record(STANDALONE_STREAM, data);
   opened.open(undefined, core.config.sseKeepaliveMs);
+  if (lastEventId !== '') resume(opened, replay, lastEventId);
   s.lastSeen = Date.now();
   core.store.attach(s, opened);
   core.openServerStream(s);
+}
+
+/** What a GET with Last-Event-ID gets before the live stream (replay.ts explains the rules). */
+function resume(stream: SseStream, replay: ReplayBuffer, lastEventId: string): void {
+  const plan = replay.plan(lastEventId);
+  if (plan === undefined) return; // not an id of this session: a fresh stream
+  if (plan.stream === 'post') {
+    if (plan.requestId === undefined) return;
+    const id = JSON.parse(plan.requestId) as JsonRpcId;
+    stream.event(jsonRpcErrorBody(id, ErrorCode.UpstreamClosed, 'the reply stream of this request was cut and cannot be resumed; send the request again'), null);
+    return;
+  }
+  if (plan.lost > 0) {
+    stream.event(JSON.stringify({
+      jsonrpc: '2.0', method: 'notifications/message',
+      params: { level: 'warning', logger: 'mithril-proxy', data: `${plan.lost} server messages sent after event ${lastEventId} are no longer held (limits.replay_buffer_bytes) and cannot be replayed` },
+    }), null);
+  }
+  // Replayed with their original ids, and no credit: the producer was paid when they first went out.
+  for (const e of plan.events) stream.writeRaw(sseEvent(e.data, e.id), null, 0);
 }
 
 export function handleDelete(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {

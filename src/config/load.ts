@@ -263,6 +263,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       slowReaderMs: p.limits.slow_reader_ms,
       maxPendingPushes: p.limits.max_pending_pushes,
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
+      replayBufferBytes: p.limits.replay_buffer_bytes,
     },
     auth: toAuthConfig(p.auth),
     admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },

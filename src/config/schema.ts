@@ -88,6 +88,8 @@ const LimitsSchema = z.strictObject({
   slow_reader_ms: ms.default(60_000),
   max_pending_pushes: int(1, 1_000_000).default(256),
   max_inflight_per_worker: int(1, 1_000_000).default(4096),
+  // Recent standalone-stream events kept per Streamable HTTP session for Last-Event-ID replay.
+  replay_buffer_bytes: int(0, 64 * MiB).default(128 * 1024),
 });
 
 const TimeoutsSchema = z.strictObject({

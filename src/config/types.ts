@@ -87,6 +87,8 @@ export interface Limits {
   maxPendingPushes: number;
   /** Requests in flight per worker before 503. Default 4096. */
   maxInflightPerWorker: number;
+  /** Recent standalone-stream events kept per session for Last-Event-ID resumption. Default 128 KiB. */
+  replayBufferBytes: number;
 }
 
 /** Operator access: `admin:` in the file. */
