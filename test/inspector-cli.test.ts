@@ -17,7 +17,7 @@ before(async () => {
   if (inspectorInstallMs() > 0) console.log(`# installed the MCP Inspector in ${inspectorInstallMs()} ms`);
   proxy = await serveCli(['--port', '0']);
   url = `${proxy.url}/demo/mcp`;
-});
+}, { timeout: 300_000 }); // a first install of the Inspector takes 15–40 s
 
 after(async () => {
   if (proxy) await stopChild(proxy.child);

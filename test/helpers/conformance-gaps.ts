@@ -20,7 +20,7 @@ export interface KnownGap {
   intermittent?: true;
 }
 
-export const INTERMITTENT_TRIES = 10;
+export const INTERMITTENT_TRIES = 15;
 
 /**
  * The reference server sends these requests with `server.request()` and no related request id,

@@ -1,11 +1,11 @@
 /**
  * The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned), installed on
- * first use into .cache/conformance/ and run with Node 22 (it needs `fs.globSync`). Each scenario
- * runs in its own CLI process with `-o DIR`, which writes `<kind>-<scenario>-<timestamp>/checks.json`
+ * first use into .cache/conformance/ and run with Node 22 (it needs `fs.globSync`). Results come
+ * from the CLI's `-o DIR`, which writes `<kind>-<scenario>-<timestamp>/checks.json` per scenario
  * (the machine-readable result; stdout is for people).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cachedPackage } from './npm-cache.js';
@@ -123,30 +123,88 @@ export async function runServerScenario(url: string, scenario: string, timeoutMs
 }
 
 /**
- * Every server scenario the CLI lists (active and pending: the same set as `--suite all`)
- * against `url`, `concurrency` CLI processes at a time, in the CLI's order.
+ * Every server scenario the CLI lists (active and pending: `--suite all`) against `url`. One CLI
+ * process runs the suite (a process per scenario costs ~0.4 s CPU each, which on a loaded
+ * 2-core machine is most of the time); a scenario that shows no progress for `timeoutMs` is cut
+ * off there, counted as timed out, and the scenarios after it run one process each.
  */
-export async function runServerSuite(url: string, opts: { scenarios?: string[]; concurrency?: number; timeoutMs?: number } = {}): Promise<SuiteRun> {
+export async function runServerSuite(url: string, opts: { concurrency?: number; timeoutMs?: number } = {}): Promise<SuiteRun> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const started = Date.now();
-  const scenarios = opts.scenarios ?? await listScenarios('server');
-  const out: (ScenarioResult | undefined)[] = new Array(scenarios.length);
+  const scenarios = await listScenarios('server');
+  const results = new Map<string, ScenarioResult>();
+  const outDir = mkdtempSync(join(tmpdir(), 'mithril-conformance-'));
+  try {
+    const stalled = await runSuiteProcess(url, outDir, timeoutMs);
+    for (const name of readdirSync(outDir)) {
+      const m = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(name);
+      // The CLI makes the folder when a scenario starts and writes checks.json when it ends.
+      if (!m || !existsSync(join(outDir, name, 'checks.json'))) continue;
+      results.set(m[1]!, tally(m[1]!, JSON.parse(readFileSync(join(outDir, name, 'checks.json'), 'utf8')) as Check[]));
+    }
+    if (stalled) results.set(stalled, { scenario: stalled, passed: 0, failed: 1, warnings: 0, problems: [`timed out: no result within ${timeoutMs} ms`] });
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+  // After a stall, and for any scenario that threw (no checks.json): one process each.
+  const rest = scenarios.filter((s) => !results.has(s));
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < scenarios.length) {
-      const i = next++;
-      out[i] = await runServerScenario(url, scenarios[i]!, opts.timeoutMs);
+    while (next < rest.length) {
+      const name = rest[next++]!;
+      results.set(name, await runServerScenario(url, name, timeoutMs));
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 2 }, lane));
-  const results = new Map<string, ScenarioResult>();
-  for (const r of out) results.set(r!.scenario, r!);
-  return { results, ms: Date.now() - started };
+  const ordered = new Map<string, ScenarioResult>();
+  for (const name of scenarios) ordered.set(name, results.get(name)!);
+  return { results: ordered, ms: Date.now() - started };
 }
 
-/** The scenario names the CLI lists for `list --server` or `list --client`. */
+/**
+ * `server --suite all` in one process; resolves with the scenario it was killed in when that
+ * one made no progress for `stallMs` (undefined when the suite ran to its end).
+ */
+function runSuiteProcess(url: string, outDir: string, stallMs: number): Promise<string | undefined> {
+  const child = spawn(nodeBinary(22), [conformanceCli(), 'server', '--url', url, '--suite', 'all', '-o', outDir],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let current: string | undefined;
+  let stalled: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { stalled = current; child.kill('SIGKILL'); }, stallMs);
+  };
+  let buf = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const m = /^=== Running scenario: (\S+) ===$/.exec(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (m) { current = m[1]; arm(); }
+    }
+  });
+  child.stderr.resume();
+  arm();
+  return new Promise((resolve, reject) => {
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', () => { clearTimeout(timer); resolve(stalled); });
+  });
+}
+
+const listed = new Map<string, string[]>();
+
+/** The scenario names the CLI lists for `list --server` or `list --client`, in its order. */
 export async function listScenarios(kind: 'server' | 'client'): Promise<string[]> {
-  const { output } = await runCli(['list', `--${kind}`], 60_000);
-  return [...output.matchAll(/^ {2}- (\S+)/gm)].map((m) => m[1]!);
+  let names = listed.get(kind);
+  if (!names) {
+    const { output } = await runCli(['list', `--${kind}`], 60_000);
+    names = [...output.matchAll(/^ {2}- (\S+)/gm)].map((m) => m[1]!);
+    if (names.length === 0) throw new Error(`conformance list --${kind} listed nothing:\n${output}`);
+    listed.set(kind, names);
+  }
+  return names;
 }
 
 /**
