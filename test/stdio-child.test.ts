@@ -48,6 +48,8 @@ function makeDest(
       restartBackoffMs: 20,
       killGraceMs: 300,
       stderrLinesPerSec: 20,
+      maxChildren: null,
+      sessionIdleMs: 600_000,
       ...limits,
     },
     ...extra,

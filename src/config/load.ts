@@ -262,6 +262,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       slowReaderMs: p.limits.slow_reader_ms,
       maxPendingPushes: p.limits.max_pending_pushes,
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
+      maxChildren: p.limits.max_children,
     },
     auth: toAuthConfig(p.auth),
     admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
@@ -295,6 +296,8 @@ function toDestination(name: string, d: ParsedDestination): Destination {
         restartBackoffMs: s.restart_backoff_ms,
         killGraceMs: s.kill_grace_ms,
         stderrLinesPerSec: s.stderr_lines_per_sec,
+        maxChildren: s.max_children ?? null,
+        sessionIdleMs: s.session_idle_ms,
       },
       connectKey: connectKey(conn),
     };

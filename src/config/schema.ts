@@ -86,6 +86,9 @@ const LimitsSchema = z.strictObject({
   slow_reader_ms: ms.default(60_000),
   max_pending_pushes: int(1, 1_000_000).default(256),
   max_inflight_per_worker: int(1, 1_000_000).default(4096),
+  // stdio children alive at once, all destinations together (README "A budget for children":
+  // ~60 MB per Node server child, 32 x 60 MB ~ 1.9 GB, half a 4 GB Pi).
+  max_children: int(1, 100_000).default(32),
 });
 
 const TimeoutsSchema = z.strictObject({
@@ -105,6 +108,10 @@ export const StdioLimitsSchema = z.strictObject({
   kill_grace_ms: ms.default(2_000),
   /** 0 = drop all stderr lines (they are still counted). */
   stderr_lines_per_sec: int(0, 1_000_000).default(20),
+  /** Children of this destination alive at once; unset: only limits.max_children applies. */
+  max_children: int(1, 100_000).optional(),
+  /** A stdio session (one child each) idle this long is closed; the shorter of this and session_idle_ms applies. */
+  session_idle_ms: ms.default(600_000),
 });
 
 /** The stdio limits of a stdio destination that has no `stdio:` section. */

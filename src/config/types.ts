@@ -32,6 +32,10 @@ export interface StdioLimits {
   killGraceMs: number;
   /** stderr lines logged per second per child before dropping (counted, summarised). Default 20. */
   stderrLinesPerSec: number;
+  /** Children of this destination alive at once, or null: only `limits.maxChildren` applies. */
+  maxChildren: number | null;
+  /** Idle time after which a session of this destination is closed (with its child). Default 10 min. */
+  sessionIdleMs: number;
 }
 
 interface DestinationCommon {
@@ -75,6 +79,8 @@ export interface Limits {
   maxPendingPushes: number;
   /** Requests in flight per worker before 503. Default 4096. */
   maxInflightPerWorker: number;
+  /** stdio children alive at once over all destinations (the child budget). Default 32. */
+  maxChildren: number;
 }
 
 /** Operator access: `admin:` in the file. */
