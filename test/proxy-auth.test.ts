@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { ProxyHandle } from '../src/proxy.js';
 import { type RunningUpstream, startCounterHttp } from './helpers/counter-upstream.js';
 import { type JwksServer, type TestKey, makeKey, signToken, startJwks } from './helpers/oauth.js';
-import { INIT_BODY, httpYaml, rawPost, startTestProxy } from './helpers/proxy.js';
+import { INIT_BODY, configFromYaml, httpYaml, rawPost, startTestProxy } from './helpers/proxy.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef00';
@@ -31,24 +31,27 @@ before(async () => {
   upstream = await startCounterHttp();
   key = await makeKey('k1');
   jwks = await startJwks([key.publicJwk]);
-  proxy = await startTestProxy(`${httpYaml('web', upstream.url)}${httpYaml('other', upstream.url)}`, `
-auth:
-  clients:
-    alice: { token: "\${env:MT_AUTH_ALICE}", destinations: ["*"] }
-    bob: { token: "\${env:MT_AUTH_BOB}", destinations: [web], requests_per_minute: 3 }
-    carol: { token: "\${env:MT_AUTH_CAROL}", destinations: [web], max_sessions: 1 }
-  jwt:
-    issuer: ${ISS}
-    audience: ${AUD}
-    jwks_url: ${jwks.url}
-    destinations: ["*"]
-`);
+  proxy = await startTestProxy(dests(), authYaml(''));
 });
 after(async () => {
   await proxy.close();
   await upstream.close();
   await jwks.close();
 });
+
+const dests = () => `${httpYaml('web', upstream.url)}${httpYaml('other', upstream.url)}`;
+const authYaml = (moreClients: string) => `
+auth:
+  clients:
+    alice: { token: "\${env:MT_AUTH_ALICE}", destinations: ["*"] }
+    bob: { token: "\${env:MT_AUTH_BOB}", destinations: [web], requests_per_minute: 3 }
+    carol: { token: "\${env:MT_AUTH_CAROL}", destinations: [web], max_sessions: 1 }
+${moreClients}  jwt:
+    issuer: ${ISS}
+    audience: ${AUD}
+    jwks_url: ${jwks.url}
+    destinations: ["*"]
+`;
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
@@ -189,6 +192,25 @@ describe('per-client limits', () => {
     const third = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(CAROL));
     assert.equal(third.status, 200, 'DELETE gave the slot back');
     await third.text();
+  });
+});
+
+describe('config reload', () => {
+  test('rebuilds the authenticator (a new client works) and keeps live-session counts (max_sessions still holds)', async () => {
+    const FRANK = 'frank-token-0123456789abcdef';
+    process.env.MT_AUTH_FRANK = FRANK;
+    const before = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(FRANK));
+    assert.equal(before.status, 401);
+    await before.text();
+    const yaml = `listen: { host: 127.0.0.1, port: 0 }\nworkers: 2\nlog_level: silent\n${authYaml('    frank: { token: "\${env:MT_AUTH_FRANK}", destinations: [web] }\n')}\ndestinations:\n${dests()}`;
+    await proxy.reload(configFromYaml(yaml));
+    const frank = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(FRANK));
+    assert.equal(frank.status, 200);
+    await frank.text();
+    // carol still holds the session from the max_sessions test: the count survived the reload.
+    const carol = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(CAROL));
+    assert.equal(carol.status, 429);
+    await carol.text();
   });
 });
 

@@ -67,9 +67,12 @@ export class DownSession {
     this.stdio = owner.stdio;
   }
 
-  /** Nothing in flight and no stream open: ending it now would cut no client off mid-exchange. */
+  /**
+   * Established, nothing in flight and no stream open: ending it now would cut no client off
+   * mid-exchange (a session still starting, e.g. waiting for a replaced one to close, is not idle).
+   */
   get idle(): boolean {
-    return this.inflight.inflight === 0 && this.carriers.length === 0 && !(this.stream && !this.stream.done);
+    return this.established && this.inflight.inflight === 0 && this.carriers.length === 0 && !(this.stream && !this.stream.done);
   }
 }
 
