@@ -202,7 +202,7 @@ describe('config reload', () => {
     const before = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(FRANK));
     assert.equal(before.status, 401);
     await before.text();
-    const yaml = `listen: { host: 127.0.0.1, port: 0 }\nworkers: 2\nlog_level: silent\n${authYaml('    frank: { token: "\${env:MT_AUTH_FRANK}", destinations: [web] }\n')}\ndestinations:\n${dests()}`;
+    const yaml = `listen: { host: 127.0.0.1, port: 0 }\nworkers: 2\nlog_level: silent\n${authYaml('    frank: { token: "${env:MT_AUTH_FRANK}", destinations: [web] }\n')}\ndestinations:\n${dests()}`;
     await proxy.reload(configFromYaml(yaml));
     const frank = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(FRANK));
     assert.equal(frank.status, 200);
