@@ -43,15 +43,15 @@ export function handleSseOpen(core: Core, dest: string, res: HttpResponse, req: 
     }
     const s = start.session;
     const open = (): void => {
-      if (st.aborted) {
-        void core.endSession(s, 'init-failed');
-        return;
-      }
       st.stream = openLegacyStream(core, dest, res, s, started);
     };
     // Sessions ended to make room (child budget) close before this one's child can start.
-    if (start.ready) void start.ready.then(() => res.cork(open));
-    else open();
+    if (!start.ready) return open();
+    void start.ready.then(() => {
+      // The client left while it waited: `res` is gone, and so is the session's reason to exist.
+      if (st.aborted) void core.endSession(s, 'init-failed');
+      else res.cork(open);
+    });
   });
 }
 
