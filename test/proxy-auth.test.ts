@@ -55,8 +55,8 @@ ${moreClients}  jwt:
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-async function metric(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${proxy.url}/metrics`)).text();
+async function metric(name: string, labels: string, on: ProxyHandle = proxy): Promise<number> {
+  const text = await (await fetch(`${on.url}/metrics`)).text();
   const m = new RegExp(`^${name}\\{${labels}\\} (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }
@@ -211,6 +211,25 @@ describe('config reload', () => {
     const carol = await rawPost(`${proxy.url}/web/mcp`, INIT_BODY, bearer(CAROL));
     assert.equal(carol.status, 429);
     await carol.text();
+  });
+});
+
+describe('the JWKS unreachable', () => {
+  test('a new JWT answers 503 E_AUTH_UNAVAILABLE with Retry-After, not a 401 that would send the client to log in again', async () => {
+    const down = await startJwks([key.publicJwk]);
+    down.failWith = 500;
+    const p = await startTestProxy(httpYaml('web', upstream.url), `auth:\n  jwt: { issuer: ${ISS}, audience: ${AUD}, jwks_url: ${down.url}, destinations: ["*"] }\n`);
+    try {
+      const before503 = await metric('mithril_auth_failures_total', 'reason="unavailable"', p);
+      const r = await rawPost(`${p.url}/web/mcp`, INIT_BODY, bearer(await signToken(key, { iss: ISS, aud: AUD, scope: 'mcp:web' })));
+      assert.equal(r.status, 503);
+      assert.equal(r.headers.get('retry-after'), '5');
+      assert.match(await r.text(), /E_AUTH_UNAVAILABLE/);
+      assert.equal(await metric('mithril_auth_failures_total', 'reason="unavailable"', p), before503 + 1);
+    } finally {
+      await p.close();
+      await down.close();
+    }
   });
 });
 
