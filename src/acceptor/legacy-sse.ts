@@ -12,7 +12,7 @@ import { bufferBody, gate, writeAuthFail, writeAuthFailCorked } from './auth-gat
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { type Abortable, acceptsSse, isJsonContentType, readBody, remoteAddress, writeError, writeErrorCorked, writeResponse } from './http-util.js';
-import { startSession } from './session-start.js';
+import { sessionLostCode, startSession } from './session-start.js';
 import type { DownSession } from './sessions.js';
 import { LegacyReply } from './replies.js';
 import { sseEndpointEvent } from './sse-format.js';
@@ -50,6 +50,7 @@ export function handleSseOpen(core: Core, dest: string, res: HttpResponse, req: 
     void start.ready.then(() => {
       // The client left while it waited: `res` is gone, and so is the session's reason to exist.
       if (st.aborted) void core.endSession(s, 'init-failed');
+      else if (core.store.get(s.sid, dest) !== s) res.cork(() => reject(sessionLostCode(core), 'the session ended before it could start; retry'));
       else res.cork(open);
     });
   });

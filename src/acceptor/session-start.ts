@@ -42,3 +42,8 @@ export function startSession(core: Core, ok: AuthOk, dest: string, remote: strin
   if (!session) return { ok: false, auth: null, code: ErrorCode.SessionTableFull, message: 'session table is full, retry later' };
   return { ok: true, session, ready: ends.length === 0 ? null : Promise.all(ends).then(() => {}) };
 }
+
+/** Why a session that was waiting for `ready` is gone from the store: shutdown, else its worker died. */
+export function sessionLostCode(core: Core): ErrorCode {
+  return core.draining ? ErrorCode.ShuttingDown : ErrorCode.WorkerLost;
+}

@@ -13,7 +13,7 @@ import { bufferBody, gate, writeAuthFailCorked } from './auth-gate.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
 import { acceptsBoth, acceptsSse, isJsonContentType, readBody, remoteAddress, writeError, writeErrorCorked, writeResponse } from './http-util.js';
-import { startSession } from './session-start.js';
+import { sessionLostCode, startSession } from './session-start.js';
 import { PostReply } from './replies.js';
 import { SseStream } from './sse-stream.js';
 
@@ -73,23 +73,25 @@ function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok
     if (sidHeader && !live) {
       core.log.warn({ dest, staleSession: sessionTag(sidHeader) }, 'initialize with an unknown session id: starting a new session');
     }
-    const started2 = startSession(core, ok, dest, remote, false, live);
-    if (!started2.ok) {
-      if (started2.auth) return core.logExchange(dest, sidHeader, env.method, writeAuthFailCorked(core, res, st, started2.auth, env.id), started, started2.auth.code);
-      return late(started2.code, started2.message, env);
+    const start = startSession(core, ok, dest, remote, false, live);
+    if (!start.ok) {
+      if (start.auth) return core.logExchange(dest, sidHeader, env.method, writeAuthFailCorked(core, res, st, start.auth, env.id), started, start.auth.code);
+      return late(start.code, start.message, env);
     }
-    const s = started2.session;
+    const s = start.session;
     const go = (): void => {
       if (st.aborted) {
         void core.endSession(s, 'init-failed');
         return;
       }
+      // Ended while it waited for room (its worker died, or shutdown): nothing to forward to.
+      if (core.store.get(s.sid, dest) !== s) return late(sessionLostCode(core), 'the session ended before it could start; retry', env);
       core.takeSlot(s, FrameKind.Request); // a new session's first slot is always free
       const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, true);
       st.reply = reply;
       core.forward(reply, FrameKind.Request, true, body);
     };
-    if (started2.ready) void started2.ready.then(go);
+    if (start.ready) void start.ready.then(go);
     else go();
     return;
   }
