@@ -41,6 +41,7 @@ export const ErrorCode = {
   TooManySessions: 'E_TOO_MANY_SESSIONS',
   SessionInflight: 'E_SESSION_INFLIGHT',
   AuthUnavailable: 'E_AUTH_UNAVAILABLE',
+  ChildBudget: 'E_CHILD_BUDGET',
   Internal: 'E_INTERNAL',
   // MCP 2026-07-28 (src/era/): see docs/mcp-2026-07-28.md "Error codes per era".
   HeaderMismatch: 'E_HEADER_MISMATCH',
@@ -138,6 +139,8 @@ export const WIRE: Readonly<Record<ErrorCode, WireShape>> = {
   E_SESSION_INFLIGHT: { status: 429, rpc: JsonRpcCode.RateLimited, retryAfter: 1 },
   // The JWKS could not be fetched: not the client's fault, so not a 401 that would send it to re-authorize.
   E_AUTH_UNAVAILABLE: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 5 },
+  // Every stdio child of the budget serves a session in use (nothing idle to end): busy, not the client's fault.
+  E_CHILD_BUDGET: { status: 503, rpc: JsonRpcCode.Overloaded, retryAfter: 5 },
   E_INTERNAL: { status: 500, rpc: JsonRpcCode.Internal },
   E_HEADER_MISMATCH: { status: 400, rpc: JsonRpcCode.HeaderMismatch },
   E_UNSUPPORTED_PROTOCOL_VERSION: { status: 400, rpc: JsonRpcCode.UnsupportedProtocolVersion },

@@ -84,10 +84,8 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
   const url = `http://${hostForUrl}:${listening.port}`;
   log.info({ url, host: config.listen.host, port: listening.port, workers: config.workers, front: front.kind, binding: `${front.name}@${front.version}`, why, cores: os.availableParallelism() }, 'listening');
 
-  const reaper = setInterval(() => {
-    const cutoff = Date.now() - config.sessionIdleMs;
-    for (const s of core.store.idleSince(cutoff)) void core.endSession(s, 'idle');
-  }, Math.min(60_000, Math.max(1000, Math.floor(config.sessionIdleMs / 4))));
+  // Idle times are per destination (stdio sessions idle out sooner, Core.idleMsOf).
+  const reaper = setInterval(() => core.reapIdle(), Math.min(60_000, Math.max(1000, Math.floor(core.shortestIdleMs() / 4))));
   reaper.unref();
 
   let closing: Promise<void> | undefined;
@@ -111,7 +109,7 @@ export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {
   const reload = async (incoming: ProxyConfig): Promise<ReloadResult> => {
     const plan = planReload(core.config, incoming);
     const evict = new Set(plan.evict);
-    core.config = plan.next;
+    core.setConfig(plan.next);
     log.level = plan.next.logLevel;
     supervisor.setConfig(plan.next);
     for (let w = 0; w < supervisor.count; w++) {

@@ -75,6 +75,7 @@ describe('valid configs', () => {
       slowReaderMs: 60_000,
       maxPendingPushes: 256,
       maxInflightPerWorker: 4096,
+      maxChildren: 32,
     });
     assert.equal(c.source, join(dir, 'config.yml'));
     const api = http(c, 'api');
@@ -120,7 +121,7 @@ destinations:
     assert.equal(c.sseKeepaliveMs, 3000);
     assert.deepEqual(c.allowedOrigins, ['https://inspector.example', '*']);
     assert.equal(c.logLevel, 'debug');
-    assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, slowReaderMs: 25, maxPendingPushes: 30, maxInflightPerWorker: 40 });
+    assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, slowReaderMs: 25, maxPendingPushes: 30, maxInflightPerWorker: 40, maxChildren: 32 });
     const legacy = http(c, 'legacy');
     assert.equal(legacy.transport, 'sse');
     assert.deepEqual(legacy.headers, { 'x-team': 'blue', 'x-version': '2' });
@@ -134,6 +135,7 @@ destinations:
     assert.equal(local.timeouts.requestMs, 120_000);
     assert.deepEqual(local.stdio, {
       maxLineBytes: 100, maxRestarts: 0, restartWindowMs: 1, restartBackoffMs: 2, killGraceMs: 3, stderrLinesPerSec: 4, onExit: 'restart',
+      maxChildren: null, sessionIdleMs: 600_000,
     });
   });
 
@@ -144,6 +146,7 @@ destinations:
     assert.equal(s.cwd, undefined);
     assert.deepEqual(s.stdio, {
       maxLineBytes: 4 * 1024 * 1024, maxRestarts: 3, restartWindowMs: 60_000, restartBackoffMs: 200, killGraceMs: 2000, stderrLinesPerSec: 20, onExit: 'end_session',
+      maxChildren: null, sessionIdleMs: 600_000,
     });
   });
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { INIT_BODY, rawPost, serveCli, stopChild, waitFor } from './helpers/proxy.js';
+import { sessionTag } from '../src/observability/session-tag.js';
 
 const UPSTREAM_SECRET = 'upstream-s3cret-value-7731';
 const CLIENT_TOKEN = 'client-t0ken-value-9902';
@@ -81,7 +82,9 @@ destinations:
       assert.equal(l.dest, 'api');
       assert.equal(typeof l.ms, 'number');
     }
-    assert.ok(lines.slice(0, 4).every((l) => l.sid === sid));
+    // The session's tag, never its id (the id is a bearer credential for the session).
+    assert.ok(lines.slice(0, 4).every((l) => l.session === sessionTag(sid) && l.sid === undefined));
+    assert.ok(!stdout().includes(sid), 'the session id is never logged');
 
     assert.ok(!stdout().includes(UPSTREAM_SECRET) && !stderr().includes(UPSTREAM_SECRET), 'the configured secret is never logged');
     assert.ok(!stdout().includes(CLIENT_TOKEN) && !stderr().includes(CLIENT_TOKEN), "the client's token is never logged");

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
 import { INIT_BODY, answerOf, configFromYaml, pidAlive, rawPost, rawSession, waitFor } from './helpers/proxy.js';
+import { sessionTag } from '../src/observability/session-tag.js';
 
 /** Compiled to dist/test/, so the fixtures are two levels up. */
 function fixture(name: string): string {
@@ -226,7 +227,7 @@ describe('a client that vanishes mid-request', () => {
     await waitFor(async () => (await seen('slow', sid, `probe-${++probes}`)).seen.some((m) => m.id === 'vanish'), 5000, 'the child to receive the slow request');
     ac.abort();
     await assert.rejects(gone, { name: 'AbortError' });
-    await waitFor(() => mainLog.some((l) => l.msg === 'request' && l.sid === sid && l.status === 499), 5000, 'the abort to be logged');
+    await waitFor(() => mainLog.some((l) => l.msg === 'request' && l.session === sessionTag(sid) && l.status === 499), 5000, 'the abort to be logged');
 
     // The child's late reply lands nowhere; nothing breaks.
     await sleep(600);

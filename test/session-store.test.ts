@@ -6,14 +6,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SessionStore } from '../src/acceptor/sessions.js';
+import { InflightCounter } from '../src/auth/inflight.js';
 import { createLogger } from '../src/observability/log.js';
 import { SessionTable } from '../src/threads/session-table.js';
+
+const OWNER = () => ({ client: 'c', inflight: new InflightCounter(8), stdio: false });
 
 function store(maxMessages: number, maxBytes: number) {
   const credits: Array<[number, number]> = [];
   const ended: string[] = [];
   const s = new SessionStore(SessionTable.create(16, 2), () => ({ maxPendingPushes: maxMessages, maxBufferedBytes: maxBytes, replayBufferBytes: 0 }), createLogger('silent'), {
     credit: (_s, rid, bytes) => credits.push([rid, bytes]),
+    opened: () => {},
     ended: (_s, reason) => ended.push(reason),
   });
   return { s, credits, ended };
@@ -21,7 +25,7 @@ function store(maxMessages: number, maxBytes: number) {
 
 test('the queue keeps at most maxPendingPushes messages, newest last', () => {
   const { s, credits } = store(5, 1 << 20);
-  const sess = s.create('d', 0, false)!;
+  const sess = s.create('d', 0, false, OWNER())!;
   for (let i = 0; i < 20; i++) s.push(sess.sid, `{"n":${i}}`, -1);
   assert.deepEqual(sess.queue, [15, 16, 17, 18, 19].map((i) => `{"n":${i}}`));
   assert.equal(sess.dropped, 15);
@@ -31,7 +35,7 @@ test('the queue keeps at most maxPendingPushes messages, newest last', () => {
 
 test('the queue keeps at most maxBufferedBytes of data', () => {
   const { s } = store(1000, 10_000);
-  const sess = s.create('d', 1, false)!;
+  const sess = s.create('d', 1, false, OWNER())!;
   const msg = 'x'.repeat(3000);
   for (let i = 0; i < 10; i++) s.push(sess.sid, msg, null);
   assert.equal(sess.queue.length, 3);
@@ -41,7 +45,7 @@ test('the queue keeps at most maxBufferedBytes of data', () => {
 
 test('a single message larger than the byte bound is still delivered (alone)', () => {
   const { s } = store(10, 100);
-  const sess = s.create('d', 0, false)!;
+  const sess = s.create('d', 0, false, OWNER())!;
   s.push(sess.sid, 'y'.repeat(500), null);
   assert.equal(sess.queue.length, 1);
   s.push(sess.sid, 'z'.repeat(500), null);
@@ -50,7 +54,7 @@ test('a single message larger than the byte bound is still delivered (alone)', (
 
 test('removing a session clears its queue and its table entry', () => {
   const { s, ended } = store(10, 1000);
-  const sess = s.create('d', 0, false)!;
+  const sess = s.create('d', 0, false, OWNER())!;
   s.push(sess.sid, '{}', null);
   assert.ok(s.get(sess.sid, 'd'));
   s.remove(sess.sid, 'delete');

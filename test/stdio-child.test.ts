@@ -49,6 +49,8 @@ function makeDest(
       killGraceMs: 300,
       stderrLinesPerSec: 20,
       onExit: 'restart',
+      maxChildren: null,
+      sessionIdleMs: 600_000,
       ...limits,
     },
     ...extra,

@@ -6,11 +6,13 @@
 import { ErrorCode } from '../errors.js';
 import { detailsAllowed, detailsPolicy, handleAdminSessions, healthBody, writeDetailsDenied } from './admin.js';
 import type { Core } from './core.js';
+import { writeUnknownDestination } from './auth-gate.js';
 import { remoteAddress, writeError, writeResponse } from './http-util.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
 import { applyCors, writePreflight } from './cors.js';
 import { refuseForeignHost } from './host-check.js';
 import { originAllowed } from './origin.js';
+import { WELL_KNOWN } from '../auth/challenge.js';
 import type { Front, HttpApp, HttpRequest, HttpResponse } from './http-types.js';
 import { handleDelete, handleGet, handlePost } from './streamable-http.js';
 
@@ -19,14 +21,13 @@ type Handler = (core: Core, dest: string, res: HttpResponse, req: HttpRequest) =
 export function buildApp(core: Core, front: Front, health: () => Record<string, unknown>): HttpApp {
   const app = front.createApp();
 
-  const unknownDestination = (res: HttpResponse, name: string): void => {
-    writeResponse(res, 404, 'application/json', JSON.stringify({ error: 'unknown destination', destination: name }));
-  };
   /**
-   * The checks every destination route shares, in order: shutting down, unknown destination,
-   * Origin (403 for a foreign browser origin; CORS headers for an allowed one). False: answered.
+   * The checks every destination route shares, in order: Origin (403 for a foreign browser
+   * origin; CORS headers for an allowed one), shutting down, and unknown destination when
+   * `checkName` (the routed handlers check it themselves, after authentication: auth-gate.ts).
+   * False: answered.
    */
-  const admit = (res: HttpResponse, req: HttpRequest, name: string): boolean => {
+  const admit = (res: HttpResponse, req: HttpRequest, name: string, checkName: boolean): boolean => {
     // DNS rebinding: a page on an attacker's name that resolves to us sends that name as Host.
     const hostRefused = refuseForeignHost(res, req, core.config);
     if (hostRefused !== 0) {
@@ -46,25 +47,28 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
       writeError(res, ErrorCode.ShuttingDown, 'proxy is shutting down');
       return false;
     }
-    if (!Object.hasOwn(core.config.destinations, name)) {
-      unknownDestination(res, name);
+    if (checkName && !Object.hasOwn(core.config.destinations, name)) {
+      writeUnknownDestination(res, name);
       return false;
     }
     return true;
   };
   const route = (handler: Handler) => (res: HttpResponse, req: HttpRequest): void => {
     const name = req.getParameter(0);
-    if (admit(res, req, name)) handler(core, name, res, req);
+    if (admit(res, req, name, false)) handler(core, name, res, req);
   };
+  // With client auth on, answers that carry no credentials (405, preflights: browsers send none)
+  // are the same for every name, so they cannot be used to list destinations.
+  const nameVisible = (): boolean => !core.auth.enabled;
   const notAllowed = (allow: string) => (res: HttpResponse, req: HttpRequest): void => {
     const name = req.getParameter(0);
-    if (admit(res, req, name)) writeError(res, ErrorCode.MethodNotAllowed, `method not allowed; use ${allow}`, null, { allow });
+    if (admit(res, req, name, nameVisible())) writeError(res, ErrorCode.MethodNotAllowed, `method not allowed; use ${allow}`, null, { allow });
   };
-  /** OPTIONS from a browser is a CORS preflight; without Origin it is just a wrong method. */
+  /** OPTIONS from a browser is a CORS preflight (not authenticated); without Origin it is just a wrong method. */
   const preflight = (allow: string) => (res: HttpResponse, req: HttpRequest): void => {
     const origin = req.getHeader('origin');
     if (!origin) return notAllowed(allow)(res, req);
-    if (admit(res, req, req.getParameter(0))) writePreflight(res);
+    if (admit(res, req, req.getParameter(0), nameVisible())) writePreflight(res);
   };
 
   app.post('/:name/mcp', route(handlePost));
@@ -79,17 +83,24 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
   app.options('/:name/message', preflight('POST'));
   app.any('/:name/message', notAllowed('POST'));
 
-  // Operational details per admin.expose_metrics (admin.ts); `false`: no client auth in this build yet.
+  // Operational details per admin.expose_metrics (admin.ts): loopback-only by default when client auth is on.
   const details = (res: HttpResponse, req: HttpRequest): boolean =>
-    detailsAllowed(detailsPolicy(core.config.admin, false), remoteAddress(res), req.getHeader('authorization'));
-  app.get('/admin/sessions', (res, req) => handleAdminSessions(core, res, req, false));
+    detailsAllowed(detailsPolicy(core.config.admin, core.auth.enabled), remoteAddress(res), req.getHeader('authorization'));
+  app.get('/admin/sessions', (res, req) => handleAdminSessions(core, res, req, core.auth.enabled));
+  // RFC 9728 protected resource metadata (404 unless auth.jwt is set); public, like a login page.
+  const metadata = (res: HttpResponse, req: HttpRequest): void => {
+    const m = core.auth.metadata(req.getUrl());
+    writeResponse(res, m.status, null, m.body, m.headers);
+  };
+  app.get(WELL_KNOWN, metadata);
+  app.get(`${WELL_KNOWN}/*`, metadata);
   app.get('/healthz', (res, req) => {
     if (refuseForeignHost(res, req, core.config) !== 0) return;
     writeResponse(res, 200, 'application/json', healthBody(core, health, details(res, req)));
   });
   app.get('/metrics', (res, req) => {
     if (refuseForeignHost(res, req, core.config) !== 0) return;
-    if (!details(res, req)) return writeDetailsDenied(res, detailsPolicy(core.config.admin, false));
+    if (!details(res, req)) return writeDetailsDenied(res, detailsPolicy(core.config.admin, core.auth.enabled));
     const st = { aborted: false };
     res.onAborted(() => {
       st.aborted = true;

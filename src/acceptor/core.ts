@@ -4,9 +4,11 @@
  * bookkeeping (rid table, in-flight bound, request log line, metrics) lives in one place.
  */
 import type { Logger } from 'pino';
+import { Authenticator } from '../auth/authenticator.js';
 import type { ProxyConfig } from '../config/types.js';
 import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import { sessionTag } from '../observability/session-tag.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
 import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import { sessionIdScheme } from '../threads/session-id.js';
@@ -21,7 +23,10 @@ const END_SESSION_TIMEOUT_MS = 10_000;
 const STATS_TIMEOUT_MS = 1000;
 
 export class Core implements ReplyHost, SupervisorHooks {
+  /** Replace through setConfig (the authenticator follows the config). */
   config: ProxyConfig;
+  /** Client authentication and per-client limits for the current config (one per config). */
+  auth: Authenticator;
   readonly log: Logger;
   readonly table: SessionTable;
   readonly store: SessionStore;
@@ -39,10 +44,15 @@ export class Core implements ReplyHost, SupervisorHooks {
 
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
+    this.auth = new Authenticator(config.auth, { log });
     this.table = table;
     this.store = new SessionStore(table, () => this.config.limits, log, {
       credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
-      ended: (s, reason) => this.metrics.sessionEnded(s.dest, reason),
+      opened: (s) => this.auth.sessionOpened(s.client),
+      ended: (s, reason) => {
+        this.auth.sessionClosed(s.client);
+        this.metrics.sessionEnded(s.dest, reason);
+      },
     }, sessionIdScheme(config.instance));
     this.metrics = metrics;
     this.log = log;
@@ -56,6 +66,36 @@ export class Core implements ReplyHost, SupervisorHooks {
       // The id must equal this instance's server name in the balancer; say it where operators look.
       log.info({ instance: config.instance.id, key: config.instance.key === null ? 'random' : 'configured' }, 'session ids carry this instance');
     }
+  }
+
+  /**
+   * Serve `next` from now on. The authenticator is rebuilt for the new clients and keys, keeping
+   * the request buckets and the live-session counts (sessions survive a reload; their counts must
+   * too, or max_sessions would reset with every SIGHUP).
+   */
+  setConfig(next: ProxyConfig): void {
+    const old = this.auth;
+    this.config = next;
+    this.auth = new Authenticator(next.auth, { log: this.log, limiter: old.limiter, sessions: old.sessions });
+  }
+
+  /** How long `s` may stay idle: stdio sessions hold a child, so theirs is shorter (stdio.session_idle_ms). */
+  idleMsOf(s: DownSession): number {
+    const d = this.config.destinations[s.dest];
+    if (d?.transport !== 'stdio') return this.config.sessionIdleMs;
+    return Math.min(this.config.sessionIdleMs, d.stdio.sessionIdleMs);
+  }
+
+  /** The shortest idle time any session has: the reaper runs often enough for it. */
+  shortestIdleMs(): number {
+    let ms = this.config.sessionIdleMs;
+    for (const d of Object.values(this.config.destinations)) if (d.transport === 'stdio') ms = Math.min(ms, d.stdio.sessionIdleMs);
+    return ms;
+  }
+
+  /** End the sessions idle past their time (the idle reaper's tick). */
+  reapIdle(now = Date.now()): void {
+    for (const s of this.store.idleSince(now, (x) => this.idleMsOf(x))) void this.endSession(s, 'idle');
   }
 
   /** Every worker's counters (observability/worker-stats.ts), by worker index; bounded in time. */
@@ -98,10 +138,20 @@ export class Core implements ReplyHost, SupervisorHooks {
     return this.supervisor.isUp(worker) && this.supervisor.inflight(worker) < this.config.limits.maxInflightPerWorker;
   }
 
-  /** Hand one frame to the session's worker; `reply` receives what comes back. */
+  /**
+   * A request takes one of its session's in-flight slots (auth.per_session_inflight) until it
+   * finishes; notifications and responses take none. false: none left (answer inflightRefusal).
+   * Call right before `forward`, which marks the reply as holding the slot.
+   */
+  takeSlot(s: DownSession, kind: FrameKind): boolean {
+    return kind !== FrameKind.Request || s.inflight.tryAcquire();
+  }
+
+  /** Hand one frame to the session's worker (after takeSlot); `reply` receives what comes back. */
   forward(reply: Reply, kind: FrameKind, init: boolean, body: string): void {
     const s = reply.session;
     s.lastSeen = Date.now();
+    reply.holdsSlot = kind === FrameKind.Request;
     this.replies.set(reply.rid, reply);
     this.supervisor.addInflight(reply.worker, 1);
     this.supervisor.post(reply.worker, { t: ToWorker.Frame, rid: reply.rid, sid: s.sid, dest: s.dest, kind, init, body });
@@ -119,7 +169,7 @@ export class Core implements ReplyHost, SupervisorHooks {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(rid);
-        this.log.warn({ sid: s.sid, dest: s.dest }, 'upstream session close timed out');
+        this.log.warn({ session: s.tag, dest: s.dest }, 'upstream session close timed out');
         resolve();
       }, END_SESSION_TIMEOUT_MS);
       timer.unref();
@@ -171,12 +221,17 @@ export class Core implements ReplyHost, SupervisorHooks {
 
   finished(r: Reply, status: number): void {
     if (this.replies.get(r.rid) === r) {
+      // Every end of an exchange comes here once (reply, error, timeout, abort, worker lost, drain).
       this.replies.delete(r.rid);
       this.supervisor.addInflight(r.worker, -1);
+      if (r.holdsSlot) {
+        r.holdsSlot = false;
+        r.session.inflight.release();
+      }
     }
     const ms = Date.now() - r.started;
     this.metrics.request(r.session.dest, r.method, status, ms);
-    this.log.info({ dest: r.session.dest, sid: r.session.sid, method: r.method, status, ms, bytes: r.bytes }, 'request');
+    this.log.info({ dest: r.session.dest, session: r.session.tag, method: r.method, status, ms, bytes: r.bytes }, 'request');
   }
 
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
@@ -185,7 +240,8 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.metrics.request(dest, method, status, ms);
     if (status >= 400) this.metrics.reject(note);
     if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
-    this.log.info({ dest, sid: sid || undefined, method, status, ms, note }, 'request');
+    // The tag, never the id: a session id is a bearer credential for its session.
+    this.log.info({ dest, session: sid ? sessionTag(sid) : undefined, method, status, ms, note }, 'request');
   }
 
   slowReaderCut(dest: string): void {
@@ -222,7 +278,7 @@ export class Core implements ReplyHost, SupervisorHooks {
         return this.store.push(msg.sid, msg.data, -1);
       case ToMain.SessionGone: {
         const s = this.store.remove(msg.sid, 'upstream-gone');
-        if (s) this.log.warn({ sid: msg.sid, dest: s.dest, code: msg.code }, `upstream session ended: ${msg.message}`);
+        if (s) this.log.warn({ session: s.tag, dest: s.dest, code: msg.code }, `upstream session ended: ${msg.message}`);
         return;
       }
       case ToMain.Done: {

@@ -11,7 +11,8 @@ import type { HttpResponse } from './http-types.js';
 
 const ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
 const ALLOW_HEADERS = 'content-type, accept, authorization, mcp-session-id, mcp-protocol-version, last-event-id';
-const EXPOSE_HEADERS = 'mcp-session-id, mcp-protocol-version';
+// WWW-Authenticate: a browser client reads the 401 challenge to find the authorization server.
+const EXPOSE_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authenticate';
 const MAX_AGE = '600';
 
 function writeCorsHeaders(res: HttpResponse, origin: string): void {

@@ -7,9 +7,10 @@ import { ErrorCode, WIRE, jsonRpcErrorBody } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
 
 const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 202: '202 Accepted', 400: '400 Bad Request', 404: '404 Not Found',
-  403: '403 Forbidden', 405: '405 Method Not Allowed', 406: '406 Not Acceptable', 409: '409 Conflict',
-  413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 429: '429 Too Many Requests',
+  200: '200 OK', 202: '202 Accepted', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
+  404: '404 Not Found', 405: '405 Method Not Allowed', 406: '406 Not Acceptable', 409: '409 Conflict',
+  413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 421: '421 Misdirected Request',
+  429: '429 Too Many Requests', 431: '431 Request Header Fields Too Large',
   500: '500 Internal Server Error', 502: '502 Bad Gateway', 503: '503 Service Unavailable',
   504: '504 Gateway Timeout',
 };
@@ -73,7 +74,8 @@ export function writeResponse(res: HttpResponse, status: number, contentType: st
 export function writeError(res: HttpResponse, code: ErrorCode, message: string, id: JsonRpcId = null, headers?: ExtraHeaders): number {
   const wire = WIRE[code];
   const h: ExtraHeaders = headers ? { ...headers } : {};
-  if (wire.retryAfter !== undefined) h['retry-after'] = String(wire.retryAfter);
+  // A computed wait (the auth module's token bucket) wins over the table's default.
+  if (wire.retryAfter !== undefined && h['retry-after'] === undefined) h['retry-after'] = String(wire.retryAfter);
   writeResponse(res, wire.status, 'application/json', jsonRpcErrorBody(id, code, message), h, code === ErrorCode.ShuttingDown);
   return wire.status;
 }

@@ -34,6 +34,8 @@ export abstract class Reply {
   readonly method: string | undefined;
   readonly started = Date.now();
   bytes = 0;
+  /** Holds one of its session's in-flight slots (set by Core.forward, released by Core.finished). */
+  holdsSlot = false;
   protected readonly host: ReplyHost;
 
   constructor(host: ReplyHost, rid: number, worker: number, session: DownSession, method: string | undefined) {

@@ -5,6 +5,8 @@
  * last activity for the idle reaper.
  */
 import type { Logger } from 'pino';
+import type { InflightCounter } from '../auth/inflight.js';
+import { sessionTag } from '../observability/session-tag.js';
 import { PLAIN_SESSION_IDS, type SessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import { ReplayBuffer } from './replay.js';
@@ -18,13 +20,28 @@ export interface EventCarrier {
   carry(data: string, rid: number | null): boolean;
 }
 
+/** Who a session belongs to and what it may hold, fixed when it is created. */
+export interface SessionOwner {
+  /** The authenticated client (AuthOk.client): the only one that may use the session. */
+  client: string;
+  /** Requests this session has in flight, against auth.per_session_inflight. */
+  inflight: InflightCounter;
+  /** Its destination is stdio: the session holds one child, counted against the child budget. */
+  stdio: boolean;
+}
+
 export class DownSession {
   readonly sid: string;
   /** The session table's key for `sid` (its 128 random bits), derived once at mint. */
   readonly key: string;
+  /** sessionTag(sid): what logs carry instead of the id (the id is a bearer credential). */
+  readonly tag: string;
   readonly dest: string;
   readonly worker: number;
   readonly legacy: boolean;
+  readonly client: string;
+  readonly inflight: InflightCounter;
+  readonly stdio: boolean;
   /** GET stream (Streamable HTTP) or the legacy SSE stream. */
   stream: SseStream | null = null;
   /** Server messages waiting for a stream; bounded by count (maxPendingPushes) and bytes (maxBufferedBytes). */
@@ -47,17 +64,29 @@ export class DownSession {
    */
   readonly replay: ReplayBuffer | null;
 
-  constructor(sid: string, key: string, dest: string, worker: number, legacy: boolean, replayBytes: () => number) {
+  constructor(sid: string, key: string, dest: string, worker: number, legacy: boolean, owner: SessionOwner, replayBytes: () => number) {
     this.sid = sid;
     this.key = key;
+    this.tag = sessionTag(sid);
     this.dest = dest;
     this.worker = worker;
     this.legacy = legacy;
+    this.client = owner.client;
+    this.inflight = owner.inflight;
+    this.stdio = owner.stdio;
     this.replay = legacy ? null : new ReplayBuffer(replayBytes);
+  }
+
+  /**
+   * Established, nothing in flight and no stream open: ending it now would cut no client off
+   * mid-exchange (a session still starting, e.g. waiting for a replaced one to close, is not idle).
+   */
+  get idle(): boolean {
+    return this.established && this.inflight.inflight === 0 && this.carriers.length === 0 && !(this.stream && !this.stream.done);
   }
 }
 
-export type EndReason = 'delete' | 'stream-closed' | 'idle' | 'upstream-gone' | 'worker-lost' | 'init-failed' | 'shutdown' | 'replaced' | 'config-changed';
+export type EndReason = 'delete' | 'stream-closed' | 'idle' | 'upstream-gone' | 'worker-lost' | 'init-failed' | 'shutdown' | 'replaced' | 'config-changed' | 'child-budget';
 
 export interface StoreHooks {
   /**
@@ -65,6 +94,8 @@ export interface StoreHooks {
    * so holding the producer's credit for it would only stall the upstream.
    */
   credit(s: DownSession, rid: number, bytes: number): void;
+  /** A session was created (its client's max_sessions count goes up). */
+  opened(s: DownSession): void;
   /** A session ended, whatever the path (the one place its end is counted). */
   ended(s: DownSession, reason: EndReason): void;
 }
@@ -93,12 +124,13 @@ export class SessionStore {
   }
 
   /** Mint an id and pin it to `worker`; null when the table is full (caller answers 503). */
-  create(dest: string, worker: number, legacy: boolean): DownSession | null {
+  create(dest: string, worker: number, legacy: boolean, owner: SessionOwner): DownSession | null {
     const sid = this.ids.mint();
     const key = this.ids.key(sid)!;
     if (!this.table.insert(key, worker)) return null;
-    const s = new DownSession(sid, key, dest, worker, legacy, this.replayBytes);
+    const s = new DownSession(sid, key, dest, worker, legacy, owner, this.replayBytes);
     this.map.set(sid, s);
+    this.hooks.opened(s);
     return s;
   }
 
@@ -116,6 +148,16 @@ export class SessionStore {
     return s;
   }
 
+  /**
+   * The live session for `sid` on `dest` if `client` owns it. Another client's id answers exactly
+   * like an unknown one, so an id seen by someone else (a log, a shared screen) neither works for
+   * them nor tells them the session exists.
+   */
+  owned(sid: string, dest: string, client: string): DownSession | undefined {
+    const s = this.get(sid, dest);
+    return s !== undefined && s.client === client ? s : undefined;
+  }
+
   /** Remove the session everywhere and close its stream. Returns it if it existed. */
   remove(sid: string, reason: EndReason): DownSession | undefined {
     const s = this.map.get(sid);
@@ -127,7 +169,7 @@ export class SessionStore {
     const stream = s.stream;
     s.stream = null;
     if (stream && !stream.done) stream.end();
-    this.log.debug({ sid, dest: s.dest, reason }, 'session ended');
+    this.log.debug({ session: s.tag, dest: s.dest, reason }, 'session ended');
     this.hooks.ended(s, reason);
     return s;
   }
@@ -156,7 +198,7 @@ export class SessionStore {
     while (s.queue.length > maxPendingPushes || (s.queueBytes > maxBufferedBytes && s.queue.length > 1)) {
       s.queueBytes -= s.queue.shift()!.length;
       if (s.dropped++ === 0) {
-        this.log.warn({ sid, dest: s.dest, maxMessages: maxPendingPushes, maxBytes: maxBufferedBytes }, 'server messages dropped: no stream open to receive them');
+        this.log.warn({ session: s.tag, dest: s.dest, maxMessages: maxPendingPushes, maxBytes: maxBufferedBytes }, 'server messages dropped: no stream open to receive them');
       }
     }
   }
@@ -177,11 +219,14 @@ export class SessionStore {
     return out;
   }
 
-  idleSince(cutoff: number): DownSession[] {
+  /**
+   * Sessions with no traffic for their idle time (`idleMsOf`, per destination) and no open stream.
+   * An open stream means a connected client; its socket closing ends the session instead.
+   */
+  idleSince(now: number, idleMsOf: (s: DownSession) => number): DownSession[] {
     const out: DownSession[] = [];
     for (const s of this.map.values()) {
-      // An open stream means a connected client; its socket closing ends the session instead.
-      if (s.lastSeen < cutoff && !(s.stream && !s.stream.done)) out.push(s);
+      if (s.lastSeen < now - idleMsOf(s) && !(s.stream && !s.stream.done)) out.push(s);
     }
     return out;
   }

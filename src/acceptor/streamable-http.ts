@@ -7,9 +7,13 @@ import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode, jsonRpcErrorBody } from '../errors.js';
 import { FrameKind } from '../threads/messages.js';
 import { type Envelope, type JsonRpcId, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import { type AuthOk, isPending } from '../auth/authenticator.js';
+import { sessionTag } from '../observability/session-tag.js';
+import { bufferBody, gate, writeAuthFailCorked } from './auth-gate.js';
 import type { Core } from './core.js';
 import { frameProblem } from './frame-check.js';
-import { acceptsBoth, acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
+import { acceptsBoth, acceptsSse, isJsonContentType, readBody, remoteAddress, writeError, writeErrorCorked, writeResponse } from './http-util.js';
+import { sessionLostCode, startSession } from './session-start.js';
 import { PostReply } from './replies.js';
 import { type ReplayBuffer, STANDALONE_STREAM } from './replay.js';
 import { sseEvent } from './sse-format.js';
@@ -36,52 +40,77 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     st.aborted = true;
     st.reply?.onAborted();
   });
-  const reject = (code: ErrorCode, message: string, method?: string): void => {
-    const status = writeError(res, code, message);
-    core.logExchange(dest, sidHeader, method, status, started, code);
+  const remote = remoteAddress(res);
+  const auth = core.auth.authenticate(req.getHeader('authorization'), dest, remote);
+  // A JWT seen for the first time is verified while the body arrives.
+  const early = isPending(auth) ? bufferBody(res, core.config.limits.maxBodyBytes) : null;
+  const logRefusal = (status: number, note: string): void => core.logExchange(dest, sidHeader, undefined, status, started, note);
+  gate(core, res, st, dest, auth, logRefusal, (ok) => {
+    const reject = (code: ErrorCode, message: string): void => logRefusal(writeError(res, code, message), code);
+    if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
+    if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
+    if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
+    const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, sidHeader, started, body);
+    if (early) early(onBody);
+    else readBody(res, core.config.limits.maxBodyBytes, onBody);
+  });
+}
+
+function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok: AuthOk, remote: string, sidHeader: string, started: number, body: string | null): void {
+  if (st.aborted) return;
+  // Once the body is parsed, refusals carry the request's id (when it has a usable one).
+  const late = (code: ErrorCode, message: string, env?: Envelope): void => {
+    const status = writeErrorCorked(res, st, code, message, env?.id ?? null);
+    core.logExchange(dest, sidHeader, env?.method, status, started, code);
   };
-  if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
-  if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
-  if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
+  if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
+  const env = parseEnvelope(body);
+  const bad = frameProblem(env);
+  if (bad) return late(bad.code, bad.message, env);
 
-  readBody(res, core.config.limits.maxBodyBytes, (body) => {
-    if (st.aborted) return;
-    // Once the body is parsed, refusals carry the request's id (when it has a usable one).
-    const late = (code: ErrorCode, message: string, env?: Envelope): void => {
-      const status = writeErrorCorked(res, st, code, message, env?.id ?? null);
-      core.logExchange(dest, sidHeader, env?.method, status, started, code);
-    };
-    if (body === null) return late(ErrorCode.BodyTooLarge, `request body exceeds ${core.config.limits.maxBodyBytes} bytes`);
-    const env = parseEnvelope(body);
-    const bad = frameProblem(env);
-    // The id is echoed whenever the scanner found a usable one (null for a parse error).
-    if (bad) return late(bad.code, bad.message, env);
-
-    if (isInitialize(env)) {
-      if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env);
-      if (sidHeader && !core.store.get(sidHeader, dest)) {
-        core.log.warn({ dest, staleSession: sidHeader }, 'initialize with an unknown session id: starting a new session');
+  if (isInitialize(env)) {
+    if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env);
+    // Another client's id counts as unknown: it is neither ended nor revealed.
+    const live = sidHeader ? core.store.owned(sidHeader, dest, ok.client) : undefined;
+    if (sidHeader && !live) {
+      core.log.warn({ dest, staleSession: sessionTag(sidHeader) }, 'initialize with an unknown session id: starting a new session');
+    }
+    const start = startSession(core, ok, dest, remote, false, live);
+    if (!start.ok) {
+      if (start.auth) return core.logExchange(dest, sidHeader, env.method, writeAuthFailCorked(core, res, st, start.auth, env.id), started, start.auth.code);
+      return late(start.code, start.message, env);
+    }
+    const s = start.session;
+    const go = (): void => {
+      if (st.aborted) {
+        void core.endSession(s, 'init-failed');
+        return;
       }
-      const worker = core.supervisor.pick();
-      if (worker < 0 || !core.hasRoom(worker)) return late(ErrorCode.Overloaded, 'proxy is at capacity, retry shortly', env);
-      const s = core.store.create(dest, worker, false);
-      if (!s) return late(ErrorCode.SessionTableFull, 'session table is full, retry later', env);
-      const reply = new PostReply(core, core.rid(), worker, s, env.method, res, env.id, true);
+      // Ended while it waited for room (its worker died, or shutdown): nothing to forward to.
+      if (core.store.get(s.sid, dest) !== s) return late(sessionLostCode(core), 'the session ended before it could start; retry', env);
+      core.takeSlot(s, FrameKind.Request); // a new session's first slot is always free
+      const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, true);
       st.reply = reply;
       core.forward(reply, FrameKind.Request, true, body);
-      return;
-    }
-    if (!sidHeader) return late(ErrorCode.MissingSession, 'Mcp-Session-Id header is required (initialize first)', env);
-    const s = core.store.get(sidHeader, dest);
-    if (!s) return late(ErrorCode.UnknownSession, 'session not found: initialize a new session', env);
-    if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
-    const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
-    st.reply = reply;
-    core.forward(reply, env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay, false, body);
-    // Server messages must reach a client even if it never opens a GET stream (optional in the
-    // spec): the upstream's own stream is opened once the session is initialized.
-    if (env.method === 'notifications/initialized') core.openServerStream(s);
-  });
+    };
+    if (start.ready) void start.ready.then(go);
+    else go();
+    return;
+  }
+  if (!sidHeader) return late(ErrorCode.MissingSession, 'Mcp-Session-Id header is required (initialize first)', env);
+  const s = core.store.owned(sidHeader, dest, ok.client);
+  if (!s) return late(ErrorCode.UnknownSession, 'session not found: initialize a new session', env);
+  if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
+  const kind = env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay;
+  if (!core.takeSlot(s, kind)) {
+    return core.logExchange(dest, sidHeader, env.method, writeAuthFailCorked(core, res, st, core.auth.inflightRefusal(), env.id), started, ErrorCode.SessionInflight);
+  }
+  const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
+  st.reply = reply;
+  core.forward(reply, kind, false, body);
+  // Server messages must reach a client even if it never opens a GET stream (optional in the
+  // spec): the upstream's own stream is opened once the session is initialized.
+  if (env.method === 'notifications/initialized') core.openServerStream(s);
 }
 
 export function handleGet(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
@@ -89,26 +118,37 @@ export function handleGet(core: Core, dest: string, res: HttpResponse, req: Http
   const sid = req.getHeader('mcp-session-id');
   const lastEventId = req.getHeader('last-event-id');
   const started = Date.now();
-  let stream: SseStream | null = null;
-  res.onAborted(() => stream?.aborted());
-  const reject = (code: ErrorCode, message: string, headers?: Record<string, string>): void => {
+  const st: { aborted: boolean; stream: SseStream | null } = { aborted: false, stream: null };
+  res.onAborted(() => {
+    st.aborted = true;
+    st.stream?.aborted();
+  });
+  const auth = core.auth.authenticate(req.getHeader('authorization'), dest, remoteAddress(res));
+  gate(core, res, st, dest, auth, (status, note) => core.logExchange(dest, sid, 'GET', status, started, note), (ok) => {
+    st.stream = openGetStream(core, dest, res, ok.client, accept, sid, lastEventId, started);
+  });
+}
+
+/** GET after authentication: the server-message stream of the client's own session. */
+function openGetStream(core: Core, dest: string, res: HttpResponse, client: string, accept: string, sid: string, lastEventId: string, started: number): SseStream | null {
+  const reject = (code: ErrorCode, message: string, headers?: Record<string, string>): null => {
     const status = writeError(res, code, message, null, headers);
     core.logExchange(dest, sid, 'GET', status, started, code);
+    return null;
   };
   if (!sid) return reject(ErrorCode.MethodNotAllowed, 'GET needs an Mcp-Session-Id; sessions start with POST initialize', ALLOW_GET_LESS);
   if (!acceptsSse(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must include text/event-stream');
-  const s = core.store.get(sid, dest);
+  const s = core.store.owned(sid, dest, client);
   if (!s) return reject(ErrorCode.UnknownSession, 'session not found: initialize a new session');
   if (s.stream && !s.stream.done) return reject(ErrorCode.StreamConflict, 'this session already has an open GET stream');
   const opened = new SseStream(res, {
     credit: (rid, bytes) => core.credit(s.worker, rid, s.sid, s.dest, bytes),
     closed: (reason) => {
       if (s.stream === opened) s.stream = null;
-      if (reason === 'slow') core.log.warn({ sid, dest }, 'GET stream reader too slow: disconnected');
+      if (reason === 'slow') core.log.warn({ session: s.tag, dest }, 'GET stream reader too slow: disconnected');
       core.logExchange(dest, sid, 'GET', reason === 'slow' ? 503 : 200, started, reason);
     },
   }, core.sseLimits);
-  stream = opened;
   const replay = s.replay!;
   opened.eventIds = (data) => replay.record(STANDALONE_STREAM, data);
   opened.open(undefined, core.config.sseKeepaliveMs);
@@ -116,6 +156,7 @@ export function handleGet(core: Core, dest: string, res: HttpResponse, req: Http
   s.lastSeen = Date.now();
   core.store.attach(s, opened);
   core.openServerStream(s);
+  return opened;
 }
 
 /** What a GET with Last-Event-ID gets before the live stream (replay.ts explains the rules). */
@@ -145,18 +186,17 @@ export function handleDelete(core: Core, dest: string, res: HttpResponse, req: H
   res.onAborted(() => {
     st.aborted = true;
   });
-  if (!sid) {
-    const status = writeError(res, ErrorCode.MissingSession, 'Mcp-Session-Id header is required');
-    return core.logExchange(dest, sid, 'DELETE', status, started, ErrorCode.MissingSession);
-  }
-  const s = core.store.get(sid, dest);
-  if (!s) {
-    const status = writeError(res, ErrorCode.UnknownSession, 'session not found');
-    return core.logExchange(dest, sid, 'DELETE', status, started, ErrorCode.UnknownSession);
-  }
-  void core.endSession(s, 'delete').then(() => {
-    if (st.aborted) return;
-    res.cork(() => writeResponse(res, 200, null, ''));
-    core.logExchange(dest, sid, 'DELETE', 200, started, 'delete');
+  const auth = core.auth.authenticate(req.getHeader('authorization'), dest, remoteAddress(res));
+  const logRefusal = (status: number, note: string): void => core.logExchange(dest, sid, 'DELETE', status, started, note);
+  gate(core, res, st, dest, auth, logRefusal, (ok) => {
+    if (!sid) return logRefusal(writeError(res, ErrorCode.MissingSession, 'Mcp-Session-Id header is required'), ErrorCode.MissingSession);
+    // Another client's session answers like an unknown one: it cannot be ended by them.
+    const s = core.store.owned(sid, dest, ok.client);
+    if (!s) return logRefusal(writeError(res, ErrorCode.UnknownSession, 'session not found'), ErrorCode.UnknownSession);
+    void core.endSession(s, 'delete').then(() => {
+      if (st.aborted) return;
+      res.cork(() => writeResponse(res, 200, null, ''));
+      core.logExchange(dest, sid, 'DELETE', 200, started, 'delete');
+    });
   });
 }

@@ -264,6 +264,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
       maxPendingPushes: p.limits.max_pending_pushes,
       maxInflightPerWorker: p.limits.max_inflight_per_worker,
       replayBufferBytes: p.limits.replay_buffer_bytes,
+      maxChildren: p.limits.max_children,
     },
     auth: toAuthConfig(p.auth),
     admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
@@ -300,6 +301,8 @@ function toDestination(name: string, d: ParsedDestination): Destination {
         killGraceMs: s.kill_grace_ms,
         stderrLinesPerSec: s.stderr_lines_per_sec,
         onExit: s.on_exit,
+        maxChildren: s.max_children ?? null,
+        sessionIdleMs: s.session_idle_ms,
       },
       connectKey: connectKey(conn),
     };

@@ -90,6 +90,9 @@ const LimitsSchema = z.strictObject({
   max_inflight_per_worker: int(1, 1_000_000).default(4096),
   // Recent standalone-stream events kept per Streamable HTTP session for Last-Event-ID replay.
   replay_buffer_bytes: int(0, 64 * MiB).default(128 * 1024),
+  // stdio children alive at once, all destinations together (README "A budget for children":
+  // ~60 MB per Node server child, 32 x 60 MB ~ 1.9 GB, half a 4 GB Pi).
+  max_children: int(1, 100_000).default(32),
 });
 
 const TimeoutsSchema = z.strictObject({
@@ -117,6 +120,10 @@ export const StdioLimitsSchema = z.strictObject({
    * session and tells the client with a warning log notification that the server's state is gone.
    */
   on_exit: z.enum(['end_session', 'restart']).default('end_session'),
+  /** Children of this destination alive at once; unset: only limits.max_children applies. */
+  max_children: int(1, 100_000).optional(),
+  /** A stdio session (one child each) idle this long is closed; the shorter of this and session_idle_ms applies. */
+  session_idle_ms: ms.default(600_000),
 });
 
 /** The stdio limits of a stdio destination that has no `stdio:` section. */

@@ -44,6 +44,10 @@ export interface StdioLimits {
    * warning `notifications/message`).
    */
   onExit: 'end_session' | 'restart';
+  /** Children of this destination alive at once, or null: only `limits.maxChildren` applies. */
+  maxChildren: number | null;
+  /** Idle time after which a session of this destination is closed (with its child). Default 10 min. */
+  sessionIdleMs: number;
 }
 
 interface DestinationCommon {
@@ -89,6 +93,8 @@ export interface Limits {
   maxInflightPerWorker: number;
   /** Recent standalone-stream events kept per session for Last-Event-ID resumption. Default 128 KiB. */
   replayBufferBytes: number;
+  /** stdio children alive at once over all destinations (the child budget). Default 32. */
+  maxChildren: number;
 }
 
 /** Operator access: `admin:` in the file. */

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
+import { sessionTag } from '../observability/session-tag.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
 
 const SWEEP_MS = 500;
@@ -43,7 +44,7 @@ export class Registry {
     const key = keyOf(sid, dest.name);
     const old = this.sessions.get(key);
     if (old) void old.close();
-    const s = new UpstreamSession(sid, dest, this.out, this.log.child({ sid, dest: dest.name }));
+    const s = new UpstreamSession(sid, dest, this.out, this.log.child({ session: sessionTag(sid), dest: dest.name }));
     this.sessions.set(key, s);
     return s;
   }
