@@ -75,6 +75,7 @@ describe('valid configs', () => {
       slowReaderMs: 60_000,
       maxPendingPushes: 256,
       maxInflightPerWorker: 4096,
+      replayBufferBytes: 131072,
       maxChildren: 32,
     });
     assert.equal(c.source, join(dir, 'config.yml'));
@@ -121,7 +122,7 @@ destinations:
     assert.equal(c.sseKeepaliveMs, 3000);
     assert.deepEqual(c.allowedOrigins, ['https://inspector.example', '*']);
     assert.equal(c.logLevel, 'debug');
-    assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, slowReaderMs: 25, maxPendingPushes: 30, maxInflightPerWorker: 40, maxChildren: 32 });
+    assert.deepEqual(c.limits, { maxBodyBytes: 10, maxBufferedBytes: 20, slowReaderMs: 25, maxPendingPushes: 30, maxInflightPerWorker: 40, maxChildren: 32, replayBufferBytes: 131072 });
     const legacy = http(c, 'legacy');
     assert.equal(legacy.transport, 'sse');
     assert.deepEqual(legacy.headers, { 'x-team': 'blue', 'x-version': '2' });
