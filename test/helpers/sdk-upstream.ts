@@ -4,13 +4,15 @@
  *  - `echo {text}` -> text content `text`
  *  - `notify {text}` -> sends a `notifications/message` (logging) first, then returns `done`
  *  - `ask_unrelated {text}` -> a sampling request on the standalone stream, returns its text
+ *  - `add_tool {name}` -> registers tool `name` (the SDK then sends notifications/tools/list_changed)
+ * Prompt `greet {who}`, resource `note://hello`, template `note://{name}` (for virtual servers).
  * Every request's method, URL and headers are recorded for assertions.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 
@@ -46,6 +48,19 @@ function buildServer(): McpServer {
     const r = await server.server.createMessage({ messages: [{ role: 'user', content: { type: 'text', text } }], maxTokens: 10 });
     return { content: [{ type: 'text', text: r.content.type === 'text' ? r.content.text : '?' }] };
   });
+  server.registerTool('add_tool', { description: 'register a tool at run time', inputSchema: { name: z.string() } }, async ({ name }) => {
+    server.registerTool(name, { description: 'added at run time' }, async () => ({ content: [{ type: 'text', text: name }] }));
+    return { content: [{ type: 'text', text: 'added' }] };
+  });
+  server.registerPrompt('greet', { description: 'greeting', argsSchema: { who: z.string() } }, ({ who }) => ({
+    messages: [{ role: 'user', content: { type: 'text', text: `hello ${who}` } }],
+  }));
+  server.registerResource('hello', 'note://hello', { mimeType: 'text/plain' }, async (uri) => ({
+    contents: [{ uri: uri.href, text: 'hello note' }],
+  }));
+  server.registerResource('notes', new ResourceTemplate('note://{name}', { list: undefined }), { mimeType: 'text/plain' }, async (uri, { name }) => ({
+    contents: [{ uri: uri.href, text: `note ${String(name)}` }],
+  }));
   return server;
 }
 

@@ -1,0 +1,178 @@
+/**
+ * Virtual servers end to end: one virtual server whose members are real SDK servers over all
+ * three upstream transports (stdio counter child, Streamable HTTP, legacy SSE), reached by real
+ * SDK clients through the proxy.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { ProxyHandle } from '../src/proxy.js';
+import { counterServerPath } from './helpers/counter-upstream.js';
+import { callText, connectStreamable, connectSse } from './helpers/mcp-client.js';
+import { httpYaml, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
+import { type SdkUpstream, startLegacySseUpstream, startStreamableUpstream } from './helpers/sdk-upstream.js';
+
+const VIRTUAL = `virtual_servers:
+  team:
+    destinations: [cnt, web, old]
+  narrow:
+    destinations: [cnt, web]
+    tools: { allow: ["cnt__*", "web__echo"], deny: ["cnt__whoami"] }
+  flaky:
+    destinations: [cnt, gone]
+`;
+
+describe('virtual servers', () => {
+  let web: SdkUpstream;
+  let old: SdkUpstream;
+  let gone: SdkUpstream;
+  let proxy: ProxyHandle;
+
+  before(async () => {
+    web = await startStreamableUpstream({ enableJsonResponse: false });
+    old = await startLegacySseUpstream();
+    gone = await startStreamableUpstream({ enableJsonResponse: true });
+    proxy = await startTestProxy(
+      stdioCounterYaml('cnt', counterServerPath()) + httpYaml('web', web.url) + httpYaml('old', old.url, 'sse') + httpYaml('gone', gone.url),
+      VIRTUAL,
+    );
+  });
+  after(async () => {
+    await proxy.close();
+    await web.close();
+    await old.close();
+    await gone.close().catch(() => undefined);
+  });
+
+  it('initialize answers with the proxy as server and the members merged', async () => {
+    const c = await connectStreamable(`${proxy.url}/team/mcp`);
+    try {
+      assert.equal(c.client.getServerVersion()?.name, 'mithril-proxy');
+      const caps = c.client.getServerCapabilities();
+      assert.ok(caps?.tools, 'tools offered');
+      assert.ok(caps?.prompts, 'prompts offered (the HTTP members offer them, the counter does not)');
+      assert.ok(caps?.resources, 'resources offered');
+      assert.ok(caps?.logging, 'logging offered');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('lists tools of every member over all three transports, prefixed, and calls them by prefix', async () => {
+    const c = await connectStreamable(`${proxy.url}/team/mcp`);
+    try {
+      const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
+      for (const n of ['cnt__increment', 'cnt__whoami', 'web__echo', 'web__add_tool', 'old__echo', 'old__notify']) assert.ok(names.includes(n), `${n} listed in ${names.join(',')}`);
+      assert.ok(names.every((n) => /^[a-zA-Z0-9_-]{1,64}$/.test(n)), 'names fit the strict rule');
+      assert.equal(await callText(c.client, 'web__echo', { text: 'via http' }), 'via http');
+      assert.equal(await callText(c.client, 'old__echo', { text: 'via sse' }), 'via sse');
+      assert.equal(await callText(c.client, 'cnt__echo', { text: 'via stdio' }), 'via stdio');
+      await assert.rejects(c.client.callTool({ name: 'nope__echo', arguments: { text: 'x' } }), /not found/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('keeps per-member state apart between two clients', async () => {
+    const a = await connectStreamable(`${proxy.url}/team/mcp`);
+    const b = await connectSse(`${proxy.url}/team/sse`);
+    try {
+      assert.equal(await callText(a.client, 'cnt__increment'), '1');
+      assert.equal(await callText(a.client, 'cnt__increment'), '2');
+      assert.equal(await callText(b.client, 'cnt__increment'), '1');
+      assert.equal(await callText(a.client, 'cnt__get'), '2');
+      const whoA = JSON.parse(await callText(a.client, 'cnt__whoami')) as { pid: number };
+      const whoB = JSON.parse(await callText(b.client, 'cnt__whoami')) as { pid: number };
+      assert.notEqual(whoA.pid, whoB.pid, 'each downstream session has its own stdio child');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('filters: allowed tools are listed and callable, denied ones neither', async () => {
+    const c = await connectStreamable(`${proxy.url}/narrow/mcp`);
+    try {
+      const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
+      assert.ok(names.includes('cnt__increment'));
+      assert.ok(names.includes('web__echo'));
+      assert.ok(!names.includes('cnt__whoami'), 'denied');
+      assert.ok(!names.includes('web__notify'), 'not allowed');
+      assert.equal(await callText(c.client, 'web__echo', { text: 'ok' }), 'ok');
+      await assert.rejects(c.client.callTool({ name: 'cnt__whoami', arguments: {} }), (e: Error & { code?: number }) => e.code === -32602 && /not found/.test(e.message));
+      await assert.rejects(c.client.callTool({ name: 'web__notify', arguments: { text: 'x' } }), (e: Error & { code?: number }) => e.code === -32602);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('prompts and resources round-trip through their prefixed names and URIs', async () => {
+    const c = await connectStreamable(`${proxy.url}/team/mcp`);
+    try {
+      const prompts = (await c.client.listPrompts()).prompts.map((p) => p.name).sort();
+      assert.deepEqual(prompts, ['old__greet', 'web__greet']);
+      const got = await c.client.getPrompt({ name: 'old__greet', arguments: { who: 'ann' } });
+      assert.deepEqual(got.messages[0]?.content, { type: 'text', text: 'hello ann' });
+
+      const resources = (await c.client.listResources()).resources.map((r) => r.uri).sort();
+      assert.deepEqual(resources, ['mithril+member://old/note://hello', 'mithril+member://web/note://hello']);
+      const read = await c.client.readResource({ uri: 'mithril+member://web/note://hello' });
+      assert.deepEqual(read.contents, [{ uri: 'mithril+member://web/note://hello', text: 'hello note' }]);
+
+      const templates = (await c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate).sort();
+      assert.deepEqual(templates, ['mithril+member://old/note://{name}', 'mithril+member://web/note://{name}']);
+      const fromTemplate = await c.client.readResource({ uri: 'mithril+member://old/note://abc' });
+      assert.equal((fromTemplate.contents[0] as { text?: string }).text, 'note abc');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a sampling request from a member reaches the client and its answer goes back to that member', async () => {
+    const seen: string[] = [];
+    const c = await connectStreamable(`${proxy.url}/team/mcp`, { onSampling: (p) => {
+      seen.push(p);
+      return `answer to ${p}`;
+    } });
+    try {
+      // In the request's own stream (stdio counter) and on the standalone stream (Streamable HTTP).
+      assert.equal(await callText(c.client, 'cnt__ask', { prompt: 'q1' }), 'client said: answer to q1');
+      assert.equal(await callText(c.client, 'web__ask_unrelated', { text: 'q2' }), 'answer to q2');
+      assert.deepEqual(seen, ['q1', 'q2']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('list_changed from a member reaches the client and the merged list shows the change', async () => {
+    const c = await connectStreamable(`${proxy.url}/team/mcp`);
+    let changed = 0;
+    c.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    try {
+      assert.equal(await callText(c.client, 'web__add_tool', { name: 'fresh' }), 'added');
+      await waitFor(() => changed > 0, 10_000, 'tools/list_changed');
+      const names = (await c.client.listTools()).tools.map((t) => t.name);
+      assert.ok(names.includes('web__fresh'));
+      assert.equal(await callText(c.client, 'web__fresh'), 'fresh');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a member that is down at list time is left out; the list still answers', async () => {
+    const c = await connectStreamable(`${proxy.url}/flaky/mcp`);
+    try {
+      const before = (await c.client.listTools()).tools.map((t) => t.name);
+      assert.ok(before.includes('gone__echo'));
+      await gone.close();
+      const names = (await c.client.listTools()).tools.map((t) => t.name);
+      assert.ok(names.includes('cnt__increment'), 'other member present');
+      assert.ok(!names.some((n) => n.startsWith('gone__')), 'down member left out');
+      assert.equal(await callText(c.client, 'cnt__increment'), '1');
+    } finally {
+      await c.close();
+    }
+  });
+});
