@@ -9,8 +9,8 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import type { ProxyHandle } from '../src/proxy.js';
 import { counterServerPath } from './helpers/counter-upstream.js';
 import { callText, connectStreamable, connectSse } from './helpers/mcp-client.js';
-import { httpYaml, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
-import { type SdkUpstream, startLegacySseUpstream, startStreamableUpstream } from './helpers/sdk-upstream.js';
+import { configFromYaml, httpYaml, rawPost, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
+import { type SdkUpstream, buildPagedServer, cancelSeen, startLegacySseUpstream, startStreamableUpstream } from './helpers/sdk-upstream.js';
 
 const VIRTUAL = `virtual_servers:
   team:
@@ -20,28 +20,36 @@ const VIRTUAL = `virtual_servers:
     tools: { allow: ["cnt__*", "web__echo"], deny: ["cnt__whoami"] }
   flaky:
     destinations: [cnt, gone]
+  paged:
+    destinations: [pg, web, pg2]
 `;
 
 describe('virtual servers', () => {
   let web: SdkUpstream;
   let old: SdkUpstream;
   let gone: SdkUpstream;
+  let pg: SdkUpstream;
+  let pg2: SdkUpstream;
   let proxy: ProxyHandle;
+  let destsYaml = '';
 
   before(async () => {
     web = await startStreamableUpstream({ enableJsonResponse: false });
     old = await startLegacySseUpstream();
     gone = await startStreamableUpstream({ enableJsonResponse: true });
-    proxy = await startTestProxy(
-      stdioCounterYaml('cnt', counterServerPath()) + httpYaml('web', web.url) + httpYaml('old', old.url, 'sse') + httpYaml('gone', gone.url),
-      VIRTUAL,
-    );
+    pg = await startStreamableUpstream({ enableJsonResponse: true, build: buildPagedServer });
+    pg2 = await startStreamableUpstream({ enableJsonResponse: false, build: buildPagedServer });
+    destsYaml = stdioCounterYaml('cnt', counterServerPath()) + httpYaml('web', web.url) + httpYaml('old', old.url, 'sse') + httpYaml('gone', gone.url) +
+      httpYaml('pg', pg.url) + httpYaml('pg2', pg2.url);
+    proxy = await startTestProxy(destsYaml, VIRTUAL);
   });
   after(async () => {
     await proxy.close();
     await web.close();
     await old.close();
     await gone.close().catch(() => undefined);
+    await pg.close();
+    await pg2.close();
   });
 
   it('initialize answers with the proxy as server and the members merged', async () => {
@@ -173,6 +181,79 @@ describe('virtual servers', () => {
       assert.equal(await callText(c.client, 'cnt__increment'), '1');
     } finally {
       await c.close();
+    }
+  });
+
+  it('pages across members with one opaque cursor, every member continued until done', async () => {
+    const c = await connectStreamable(`${proxy.url}/paged/mcp`);
+    try {
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const r = await c.client.listTools(cursor === undefined ? {} : { cursor });
+        pages.push(r.tools.map((t) => t.name));
+        cursor = r.nextCursor;
+      } while (cursor !== undefined && pages.length < 10);
+      assert.equal(pages.length, 3);
+      assert.deepEqual(pages[0]?.filter((n) => n.startsWith('pg')), ['pg__page_0', 'pg__page_1', 'pg2__page_0', 'pg2__page_1']);
+      assert.ok(pages[0]?.includes('web__echo'), 'the unpaged member is on the first page');
+      assert.deepEqual(pages[1], ['pg__page_2', 'pg__page_3', 'pg2__page_2', 'pg2__page_3']);
+      assert.deepEqual(pages[2], ['pg__page_4', 'pg2__page_4']);
+      assert.equal(await callText(c.client, 'pg2__page_3'), 'page_3');
+      await assert.rejects(c.client.listTools({ cursor: 'bm90IG91cnM' }), (e: Error & { code?: number }) => e.code === -32602 && /invalid cursor/.test(e.message));
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('progress reaches the client with its own token; a cancellation reaches the member running the request', async () => {
+    const c = await connectStreamable(`${proxy.url}/team/mcp`);
+    try {
+      const progress: number[] = [];
+      const r = await c.client.callTool({ name: 'web__progress', arguments: {} }, undefined, { onprogress: (p) => progress.push(p.progress) });
+      assert.deepEqual(r.content, [{ type: 'text', text: 'done' }]);
+      assert.deepEqual(progress, [1, 2]);
+
+      const before = cancelSeen.count;
+      const ac = new AbortController();
+      const call = c.client.callTool({ name: 'old__wait_cancel', arguments: {} }, undefined, { signal: ac.signal });
+      setTimeout(() => ac.abort('test cancels'), 300);
+      await assert.rejects(call);
+      await waitFor(() => cancelSeen.count > before, 10_000, 'the member saw notifications/cancelled');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a 2026-07-28 request to a virtual server answers 400 like any destination (that era is not served yet)', async () => {
+    const r = await rawPost(`${proxy.url}/team/mcp`, '{"jsonrpc":"2.0","id":7,"method":"tools/list"}', { 'mcp-protocol-version': '2026-07-28' });
+    assert.equal(r.status, 400);
+    await r.text();
+  });
+
+  it('an unknown name still answers 404; a virtual name is served', async () => {
+    const r = await rawPost(`${proxy.url}/nobody/mcp`, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    assert.equal(r.status, 404);
+    await r.text();
+  });
+
+  // Last: it reloads the proxy's config.
+  it('a reload that changes a member connection ends the virtual server sessions; others keep theirs', async () => {
+    const team = await connectStreamable(`${proxy.url}/team/mcp`);
+    const paged = await connectStreamable(`${proxy.url}/paged/mcp`);
+    try {
+      assert.equal(await callText(team.client, 'cnt__increment'), '1');
+      assert.equal(await callText(paged.client, 'pg__page_0'), 'page_0');
+      const changed = destsYaml.replace(old.url, old.url.replace('/sse', '/sse?v=2'));
+      assert.notEqual(changed, destsYaml);
+      const r = await proxy.reload(configFromYaml(`listen: { host: 127.0.0.1, port: 0 }\nworkers: 2\nlog_level: silent\n${VIRTUAL}\ndestinations:\n${changed}`));
+      assert.ok(r.evicted.includes('old') && r.evicted.includes('team'), `evicted ${r.evicted.join(',')}`);
+      assert.ok(!r.evicted.includes('paged'));
+      await assert.rejects(team.client.listTools(), /404|not found/i);
+      assert.equal(await callText(paged.client, 'pg__page_1'), 'page_1');
+    } finally {
+      await team.close().catch(() => undefined);
+      await paged.close();
     }
   });
 });

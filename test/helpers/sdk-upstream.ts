@@ -15,6 +15,8 @@ import { z } from 'zod';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { Server as SdkServer } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 export interface SeenRequest {
   method: string;
@@ -31,6 +33,25 @@ export interface SdkUpstream {
   /** Legacy: end every open SSE stream from the server side. */
   dropStreams(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** How many `wait_cancel` calls saw their request cancelled (any server, any session). */
+export const cancelSeen = { count: 0 };
+
+/**
+ * A low-level SDK Server whose tools/list pages: `page_0` .. `page_4`, two per page, the cursor
+ * being the next offset. tools/call answers with the tool's name. (McpServer never paginates.)
+ */
+export function buildPagedServer(): SdkServer {
+  const server = new SdkServer({ name: 'paged-upstream', version: '1.0.0' }, { capabilities: { tools: {} } });
+  const all = [0, 1, 2, 3, 4].map((i) => ({ name: `page_${i}`, inputSchema: { type: 'object' as const } }));
+  server.setRequestHandler(ListToolsRequestSchema, (req) => {
+    const from = Number(req.params?.cursor ?? '0');
+    const tools = all.slice(from, from + 2);
+    return from + 2 < all.length ? { tools, nextCursor: String(from + 2) } : { tools };
+  });
+  server.setRequestHandler(CallToolRequestSchema, (req) => ({ content: [{ type: 'text', text: req.params.name }] }));
+  return server;
 }
 
 function buildServer(): McpServer {
@@ -51,6 +72,24 @@ function buildServer(): McpServer {
   server.registerTool('add_tool', { description: 'register a tool at run time', inputSchema: { name: z.string() } }, async ({ name }) => {
     server.registerTool(name, { description: 'added at run time' }, async () => ({ content: [{ type: 'text', text: name }] }));
     return { content: [{ type: 'text', text: 'added' }] };
+  });
+  server.registerTool('progress', { description: 'two progress notifications, then done' }, async (extra) => {
+    const token = extra._meta?.progressToken;
+    if (token !== undefined) {
+      for (const progress of [1, 2]) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress, total: 2 } });
+    }
+    return { content: [{ type: 'text', text: token === undefined ? 'no token' : 'done' }] };
+  });
+  server.registerTool('wait_cancel', { description: 'wait until cancelled (at most 20 s)' }, async (extra) => {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 20_000);
+      extra.signal.addEventListener('abort', () => {
+        cancelSeen.count++;
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    return { content: [{ type: 'text', text: 'waited' }] };
   });
   server.registerPrompt('greet', { description: 'greeting', argsSchema: { who: z.string() } }, ({ who }) => ({
     messages: [{ role: 'user', content: { type: 'text', text: `hello ${who}` } }],
@@ -74,7 +113,7 @@ async function shut(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-export async function startStreamableUpstream(opts: { enableJsonResponse: boolean }): Promise<SdkUpstream> {
+export async function startStreamableUpstream(opts: { enableJsonResponse: boolean; build?: () => McpServer | SdkServer }): Promise<SdkUpstream> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const seen: SeenRequest[] = [];
   const closedSessions: string[] = [];
@@ -102,7 +141,7 @@ export async function startStreamableUpstream(opts: { enableJsonResponse: boolea
           closedSessions.push(id);
         },
       });
-      await buildServer().connect(transport);
+      await (opts.build ?? buildServer)().connect(transport);
       await transport.handleRequest(req, res);
     })().catch(() => {
       if (!res.headersSent) res.writeHead(500).end();
