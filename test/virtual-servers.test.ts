@@ -9,7 +9,7 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import type { ProxyHandle } from '../src/proxy.js';
 import { counterServerPath } from './helpers/counter-upstream.js';
 import { callText, connectStreamable, connectSse } from './helpers/mcp-client.js';
-import { configFromYaml, httpYaml, rawPost, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
+import { INIT_BODY, configFromYaml, httpYaml, rawPost, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
 import { type SdkUpstream, buildPagedServer, cancelSeen, startLegacySseUpstream, startStreamableUpstream } from './helpers/sdk-upstream.js';
 
 const VIRTUAL = `virtual_servers:
@@ -22,6 +22,10 @@ const VIRTUAL = `virtual_servers:
     destinations: [cnt, gone]
   paged:
     destinations: [pg, web, pg2]
+  dead_only:
+    destinations: [dead]
+  half:
+    destinations: [dead, web]
 `;
 
 describe('virtual servers', () => {
@@ -40,7 +44,7 @@ describe('virtual servers', () => {
     pg = await startStreamableUpstream({ enableJsonResponse: true, build: buildPagedServer });
     pg2 = await startStreamableUpstream({ enableJsonResponse: false, build: buildPagedServer });
     destsYaml = stdioCounterYaml('cnt', counterServerPath()) + httpYaml('web', web.url) + httpYaml('old', old.url, 'sse') + httpYaml('gone', gone.url) +
-      httpYaml('pg', pg.url) + httpYaml('pg2', pg2.url);
+      httpYaml('pg', pg.url) + httpYaml('pg2', pg2.url) + httpYaml('dead', 'http://127.0.0.1:1/mcp');
     proxy = await startTestProxy(destsYaml, VIRTUAL);
   });
   after(async () => {
@@ -229,6 +233,23 @@ describe('virtual servers', () => {
     const r = await rawPost(`${proxy.url}/team/mcp`, '{"jsonrpc":"2.0","id":7,"method":"tools/list"}', { 'mcp-protocol-version': '2026-07-28' });
     assert.equal(r.status, 400);
     await r.text();
+  });
+
+  it('a member down at initialize is left out; with every member down initialize fails with its id', async () => {
+    const c = await connectStreamable(`${proxy.url}/half/mcp`);
+    try {
+      const names = (await c.client.listTools()).tools.map((t) => t.name);
+      assert.ok(names.includes('web__echo'));
+      assert.ok(!names.some((n) => n.startsWith('dead__')));
+      await assert.rejects(c.client.callTool({ name: 'dead__echo', arguments: { text: 'x' } }));
+    } finally {
+      await c.close();
+    }
+    const r = await rawPost(`${proxy.url}/dead_only/mcp`, INIT_BODY.replace('"id":1', '"id":"init-9"'));
+    assert.equal(r.status, 502);
+    const body = (await r.json()) as { id: unknown; error: { data?: { code?: string } } };
+    assert.equal(body.id, 'init-9');
+    assert.equal(body.error.data?.code, 'E_UPSTREAM_CONNECT');
   });
 
   it('an unknown name still answers 404; a virtual name is served', async () => {

@@ -22,7 +22,9 @@ export class Aggregator {
       // A second initialize on a session starts it over, as Registry.create does for destinations.
       const old = this.sessions.get(m.sid);
       if (old) void old.end();
-      const s = new VirtualSession(m.sid, vs, this.host);
+      const s: VirtualSession = new VirtualSession(m.sid, vs, this.host, () => {
+        if (this.sessions.get(m.sid) === s) this.sessions.delete(m.sid);
+      });
       this.sessions.set(m.sid, s);
       return s.request(m.body, sink);
     }

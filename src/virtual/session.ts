@@ -21,7 +21,7 @@ import type { ReplySink } from '../upstream/types.js';
 import type { SessionOutput, UpstreamSession } from '../upstream/upstream-session.js';
 import { toolFilter } from './glob.js';
 import { type Json, type MemberInit, type ListMethod, LISTS, asObject, isListMethod, mergeInitialize, renameContents, renameItems } from './merge.js';
-import { type Continuation, decodeCursor, encodeCursor, memberUri, splitName, virtualUri } from './names.js';
+import { type Continuation, MAX_TOOL_NAME, decodeCursor, encodeCursor, memberUri, splitName, virtualUri } from './names.js';
 import { CollectSink, RelaySink } from './sinks.js';
 
 /** A member that could not be reached is not tried again sooner than this. */
@@ -87,7 +87,11 @@ export class VirtualSession {
   private readonly inflight = new Map<string, string>();
   ended = false;
 
-  constructor(sid: string, vs: VirtualServer, host: VirtualHost) {
+  private readonly dropped: () => void;
+
+  /** `dropped`: the session ended from here (its initialize failed); the owner forgets it. */
+  constructor(sid: string, vs: VirtualServer, host: VirtualHost, dropped: () => void) {
+    this.dropped = dropped;
     this.sid = sid;
     this.vs = vs;
     this.host = host;
@@ -110,15 +114,17 @@ export class VirtualSession {
     if (isListMethod(method)) return void this.list(method, msg, params, sink);
     if (method === 'tools/call' || method === 'prompts/get') {
       const n = typeof params.name === 'string' ? splitName(params.name) : undefined;
-      const kind = method === 'tools/call' ? 'tool' : 'prompt';
+      const kind = method === 'tools/call' ? 'Tool' : 'Prompt';
       const name = String(params.name);
-      // A filtered tool answers exactly like a missing one: the filter is not to be probed around.
-      if (!n || !this.byName.has(n.member) || (method === 'tools/call' && !this.allowTool(name))) return reject(-32602, `${kind} ${name} not found`);
+      // A filtered (or unlistable, over-long) tool answers exactly like a missing one, in the
+      // SDK's own words: the filter is not to be probed around.
+      const hidden = method === 'tools/call' && (!this.allowTool(name) || name.length > MAX_TOOL_NAME);
+      if (!n || !this.byName.has(n.member) || hidden) return reject(-32602, `${kind} ${name} not found`);
       return void this.route(n.member, { ...msg, params: { ...params, name: n.name } }, sink);
     }
     if (method === 'resources/read' || method === 'resources/subscribe' || method === 'resources/unsubscribe') {
       const u = typeof params.uri === 'string' ? memberUri(params.uri) : undefined;
-      if (!u || !this.byName.has(u.member)) return reject(-32602, `resource ${String(params.uri)} not found`);
+      if (!u || !this.byName.has(u.member)) return reject(-32602, `Resource ${String(params.uri)} not found`);
       const mapResponse = method === 'resources/read' ? (json: string) => this.mapContents(u.member, json) : undefined;
       return void this.route(u.member, { ...msg, params: { ...params, uri: u.uri } }, sink, mapResponse);
     }
@@ -265,7 +271,11 @@ export class VirtualSession {
     await Promise.all(this.members.map((m) => this.ensure(m)));
     const inits: MemberInit[] = [];
     for (const m of this.members) if (m.session && m.initResult) inits.push({ member: m.name, result: m.initResult });
-    if (inits.length === 0) return sink.fail(new ProxyError(ErrorCode.UpstreamConnect, `no member of virtual server ${this.vs.name} could be initialized`));
+    if (inits.length === 0) {
+      this.dropped();
+      void this.end();
+      return sink.fail(new ProxyError(ErrorCode.UpstreamConnect, `no member of virtual server ${this.vs.name} could be initialized`));
+    }
     const requested = typeof params.protocolVersion === 'string' ? params.protocolVersion : '';
     sink.json(JSON.stringify({ jsonrpc: '2.0', id: rpcId(msg.id), result: mergeInitialize(inits, requested) }));
   }
