@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { ProxyHandle } from '../src/proxy.js';
+import { type ProxyHandle, startProxy } from '../src/proxy.js';
+import { createLogger } from '../src/observability/log.js';
 import { counterServerPath } from './helpers/counter-upstream.js';
 import { callText, connectStreamable, connectSse } from './helpers/mcp-client.js';
 import { INIT_BODY, configFromYaml, httpYaml, rawPost, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
@@ -250,6 +251,30 @@ describe('virtual servers', () => {
     const body = (await r.json()) as { id: unknown; error: { data?: { code?: string } } };
     assert.equal(body.id, 'init-9');
     assert.equal(body.error.data?.code, 'E_UPSTREAM_CONNECT');
+  });
+
+  it('a member lost while the session lives is initialized again on a later use', async () => {
+    const back = await startStreamableUpstream({ enableJsonResponse: true });
+    const port = Number(new URL(back.url).port);
+    const yaml = `listen: { host: 127.0.0.1, port: 0 }\nworkers: 1\nlog_level: silent\nvirtual_servers:\n  pair: { destinations: [cnt, back] }\ndestinations:\n` +
+      stdioCounterYaml('cnt', counterServerPath()) + httpYaml('back', back.url);
+    const own = await startProxy(configFromYaml(yaml), { log: createLogger('silent', {}) });
+    let again: SdkUpstream | undefined;
+    const c = await connectStreamable(`${own.url}/pair/mcp`);
+    try {
+      assert.equal(await callText(c.client, 'back__echo', { text: 'one' }), 'one');
+      await back.close();
+      again = await startStreamableUpstream({ enableJsonResponse: true, port });
+      // The restarted upstream does not know the old session (404): the member is lost, then
+      // re-initialized with the client's initialize on a later use (at most every 2 s).
+      await waitFor(async () => (await c.client.listTools()).tools.some((t) => t.name === 'back__echo') &&
+        (await callText(c.client, 'back__echo', { text: 'two' }).catch(() => '')) === 'two', 15_000, 'member back');
+      assert.equal(await callText(c.client, 'cnt__increment'), '1', 'the other member kept its session');
+    } finally {
+      await c.close();
+      await own.close();
+      await again?.close();
+    }
   });
 
   it('an unknown name still answers 404; a virtual name is served', async () => {

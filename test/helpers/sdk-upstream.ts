@@ -103,8 +103,8 @@ function buildServer(): McpServer {
   return server;
 }
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+async function listen(server: Server, port = 0): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -113,7 +113,8 @@ async function shut(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-export async function startStreamableUpstream(opts: { enableJsonResponse: boolean; build?: () => McpServer | SdkServer }): Promise<SdkUpstream> {
+/** `port`: listen there instead of a free port (a test restarting an upstream at the same URL). */
+export async function startStreamableUpstream(opts: { enableJsonResponse: boolean; build?: () => McpServer | SdkServer; port?: number }): Promise<SdkUpstream> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const seen: SeenRequest[] = [];
   const closedSessions: string[] = [];
@@ -147,7 +148,7 @@ export async function startStreamableUpstream(opts: { enableJsonResponse: boolea
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
-  const base = await listen(http);
+  const base = await listen(http, opts.port);
   return {
     url: `${base}/mcp`,
     seen,
