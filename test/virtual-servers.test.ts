@@ -11,7 +11,7 @@ import { createLogger } from '../src/observability/log.js';
 import { counterServerPath } from './helpers/counter-upstream.js';
 import { callText, connectStreamable, connectSse } from './helpers/mcp-client.js';
 import { INIT_BODY, configFromYaml, httpYaml, rawPost, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
-import { type SdkUpstream, buildPagedServer, cancelSeen, startLegacySseUpstream, startStreamableUpstream } from './helpers/sdk-upstream.js';
+import { type SdkUpstream, buildPagedServer, buildRichServer, cancelSeen, startLegacySseUpstream, startStreamableUpstream } from './helpers/sdk-upstream.js';
 
 const VIRTUAL = `virtual_servers:
   team:
@@ -39,9 +39,9 @@ describe('virtual servers', () => {
   let destsYaml = '';
 
   before(async () => {
-    web = await startStreamableUpstream({ enableJsonResponse: false });
-    old = await startLegacySseUpstream();
-    gone = await startStreamableUpstream({ enableJsonResponse: true });
+    web = await startStreamableUpstream({ enableJsonResponse: false, build: buildRichServer });
+    old = await startLegacySseUpstream({ build: buildRichServer });
+    gone = await startStreamableUpstream({ enableJsonResponse: true, build: buildRichServer });
     pg = await startStreamableUpstream({ enableJsonResponse: true, build: buildPagedServer });
     pg2 = await startStreamableUpstream({ enableJsonResponse: false, build: buildPagedServer });
     destsYaml = stdioCounterYaml('cnt', counterServerPath()) + httpYaml('web', web.url) + httpYaml('old', old.url, 'sse') + httpYaml('gone', gone.url) +

@@ -4,8 +4,9 @@
  *  - `echo {text}` -> text content `text`
  *  - `notify {text}` -> sends a `notifications/message` (logging) first, then returns `done`
  *  - `ask_unrelated {text}` -> a sampling request on the standalone stream, returns its text
- *  - `add_tool {name}` -> registers tool `name` (the SDK then sends notifications/tools/list_changed)
- * Prompt `greet {who}`, resource `note://hello`, template `note://{name}` (for virtual servers).
+ * `buildRichServer` adds (for virtual servers): `add_tool {name}` -> registers tool `name` (the SDK
+ * then sends notifications/tools/list_changed), `progress`, `wait_cancel`, prompt `greet {who}`,
+ * resource `note://hello`, template `note://{name}`.
  * Every request's method, URL and headers are recorded for assertions.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -69,6 +70,16 @@ function buildServer(): McpServer {
     const r = await server.server.createMessage({ messages: [{ role: 'user', content: { type: 'text', text } }], maxTokens: 10 });
     return { content: [{ type: 'text', text: r.content.type === 'text' ? r.content.text : '?' }] };
   });
+  return server;
+}
+
+/**
+ * buildServer plus what virtual-server tests need (kept out of the default server so other tests'
+ * exact tool lists stay as they were): tools `add_tool`, `progress`, `wait_cancel`, prompt
+ * `greet`, resource `note://hello`, template `note://{name}`.
+ */
+export function buildRichServer(): McpServer {
+  const server = buildServer();
   server.registerTool('add_tool', { description: 'register a tool at run time', inputSchema: { name: z.string() } }, async ({ name }) => {
     server.registerTool(name, { description: 'added at run time' }, async () => ({ content: [{ type: 'text', text: name }] }));
     return { content: [{ type: 'text', text: 'added' }] };
@@ -161,7 +172,7 @@ export async function startStreamableUpstream(opts: { enableJsonResponse: boolea
   };
 }
 
-export async function startLegacySseUpstream(): Promise<SdkUpstream> {
+export async function startLegacySseUpstream(opts: { build?: () => McpServer } = {}): Promise<SdkUpstream> {
   const transports = new Map<string, SSEServerTransport>();
   const seen: SeenRequest[] = [];
   const http = createServer((req, res) => {
@@ -172,7 +183,7 @@ export async function startLegacySseUpstream(): Promise<SdkUpstream> {
         const transport = new SSEServerTransport('/messages', res);
         transports.set(transport.sessionId, transport);
         res.on('close', () => transports.delete(transport.sessionId));
-        await buildServer().connect(transport);
+        await (opts.build ?? buildServer)().connect(transport);
         return;
       }
       if (req.method === 'POST' && url.pathname === '/messages') {
