@@ -277,6 +277,23 @@ describe('virtual servers', () => {
     }
   });
 
+  it('a client frame nested deeper than JSON.stringify can go answers 400 with its id; the session keeps working', async () => {
+    const c = await connectStreamable(`${proxy.url}/team/mcp`);
+    try {
+      const sid = c.sessionId() ?? '';
+      const depth = 300_000;
+      const body = `{"jsonrpc":"2.0","id":"deep-1","method":"tools/call","params":{"name":"web__echo","arguments":{"text":${'['.repeat(depth)}${']'.repeat(depth)}}}}`;
+      const r = await rawPost(`${proxy.url}/team/mcp`, body, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+      assert.equal(r.status, 400);
+      const err = (await r.json()) as { id: unknown; error: { code: number } };
+      assert.equal(err.id, 'deep-1');
+      assert.equal(err.error.code, -32600);
+      assert.equal(await callText(c.client, 'web__echo', { text: 'still here' }), 'still here');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('an unknown name still answers 404; a virtual name is served', async () => {
     const r = await rawPost(`${proxy.url}/nobody/mcp`, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
     assert.equal(r.status, 404);

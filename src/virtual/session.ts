@@ -109,9 +109,9 @@ export class VirtualSession {
     const method = typeof msg.method === 'string' ? msg.method : '';
     const params = asObject(msg.params) ?? {};
     const reject = (code: number, message: string): void => sink.json(errorBody(msg.id, code, message));
-    if (method === 'initialize') return void this.initialize(body, msg, params, sink);
+    if (method === 'initialize') return this.guard(sink, this.initialize(body, msg, params, sink));
     if (method === 'ping') return sink.json(JSON.stringify({ jsonrpc: '2.0', id: rpcId(msg.id), result: {} }));
-    if (isListMethod(method)) return void this.list(method, msg, params, sink);
+    if (isListMethod(method)) return this.guard(sink, this.list(method, msg, params, sink));
     if (method === 'tools/call' || method === 'prompts/get') {
       const n = typeof params.name === 'string' ? splitName(params.name) : undefined;
       const kind = method === 'tools/call' ? 'Tool' : 'Prompt';
@@ -120,13 +120,13 @@ export class VirtualSession {
       // SDK's own words: the filter is not to be probed around.
       const hidden = method === 'tools/call' && (!this.allowTool(name) || name.length > MAX_TOOL_NAME);
       if (!n || !this.byName.has(n.member) || hidden) return reject(-32602, `${kind} ${name} not found`);
-      return void this.route(n.member, { ...msg, params: { ...params, name: n.name } }, sink);
+      return this.guard(sink, this.route(n.member, { ...msg, params: { ...params, name: n.name } }, sink));
     }
     if (method === 'resources/read' || method === 'resources/subscribe' || method === 'resources/unsubscribe') {
       const u = typeof params.uri === 'string' ? memberUri(params.uri) : undefined;
       if (!u || !this.byName.has(u.member)) return reject(-32602, `Resource ${String(params.uri)} not found`);
       const mapResponse = method === 'resources/read' ? (json: string) => this.mapContents(u.member, json) : undefined;
-      return void this.route(u.member, { ...msg, params: { ...params, uri: u.uri } }, sink, mapResponse);
+      return this.guard(sink, this.route(u.member, { ...msg, params: { ...params, uri: u.uri } }, sink, mapResponse));
     }
     if (method === 'completion/complete') {
       const ref = asObject(params.ref) ?? {};
@@ -136,9 +136,9 @@ export class VirtualSession {
           ? mapRef(memberUri(ref.uri), (r) => ({ ...ref, uri: r.uri }))
           : undefined;
       if (!target || !this.byName.has(target.member)) return reject(-32602, 'completion ref names no member of this virtual server');
-      return void this.route(target.member, { ...msg, params: { ...params, ref: target.ref } }, sink);
+      return this.guard(sink, this.route(target.member, { ...msg, params: { ...params, ref: target.ref } }, sink));
     }
-    if (method === 'logging/setLevel') return void this.broadcastRequest(msg, sink);
+    if (method === 'logging/setLevel') return this.guard(sink, this.broadcastRequest(msg, sink));
     return reject(-32601, `method ${method} is not supported by virtual servers`);
   }
 
@@ -155,7 +155,13 @@ export class VirtualSession {
         return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'no server request with this id is waiting for an answer'));
       }
       this.serverRequests.delete(msg.id as string);
-      return s.oneWay(JSON.stringify({ ...msg, id: e.id }), sink);
+      let frame: string;
+      try {
+        frame = JSON.stringify({ ...msg, id: e.id });
+      } catch (err) {
+        return sink.fail(tooDeep(err));
+      }
+      return s.oneWay(frame, sink);
     }
     if (msg.method === 'notifications/cancelled') {
       const requestId = rpcId(asObject(msg.params)?.requestId);
@@ -413,10 +419,24 @@ export class VirtualSession {
   }
 
   private mapContents(member: string, json: string): string {
-    const msg = asObject(JSON.parse(json));
-    const result = asObject(msg?.result);
-    if (!msg || !result) return json;
-    return JSON.stringify({ ...msg, result: renameContents(member, result) });
+    try {
+      const msg = asObject(JSON.parse(json));
+      const result = asObject(msg?.result);
+      if (!msg || !result) return json;
+      return JSON.stringify({ ...msg, result: renameContents(member, result) });
+    } catch {
+      return json; // a body this cannot rebuild goes as the member sent it
+    }
+  }
+
+  /**
+   * Client frames are re-serialised after a field is renamed; JSON.stringify recurses, so a frame
+   * nested deeper than the stack (JSON.parse takes it) throws here instead of reaching a member.
+   */
+  private guard(sink: ReplySink, p: Promise<void>): void {
+    p.catch((err: unknown) => {
+      if (!sink.closed) sink.fail(tooDeep(err));
+    });
   }
 
   private parse(body: string, sink: ReplySink): Msg | undefined {
@@ -429,6 +449,11 @@ export class VirtualSession {
     sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'frame is not a JSON object'));
     return undefined;
   }
+}
+
+function tooDeep(err: unknown): ProxyError {
+  if (err instanceof RangeError) return new ProxyError(ErrorCode.InvalidRequest, 'request is nested too deeply to forward');
+  return asProxyError(err);
 }
 
 function mapRef<T extends { member: string }>(r: T | undefined, ref: (r: T) => Json): { member: string; ref: Json } | undefined {
