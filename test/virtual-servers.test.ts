@@ -80,6 +80,9 @@ describe('virtual servers', () => {
       assert.equal(await callText(c.client, 'web__echo', { text: 'via http' }), 'via http');
       assert.equal(await callText(c.client, 'old__echo', { text: 'via sse' }), 'via sse');
       assert.equal(await callText(c.client, 'cnt__echo', { text: 'via stdio' }), 'via stdio');
+      // Routed calls are timed per member, like requests to the destination itself.
+      const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+      assert.match(metrics, /mithril_upstream_latency_seconds_count\{dest="old",transport="sse"\} [1-9]/);
       await assert.rejects(c.client.callTool({ name: 'nope__echo', arguments: { text: 'x' } }), /not found/);
     } finally {
       await c.close();

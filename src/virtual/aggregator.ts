@@ -5,9 +5,8 @@
  */
 import { ErrorCode, ProxyError } from '../errors.js';
 import { FrameKind, type FrameMsg } from '../threads/messages.js';
-import type { ReplySink } from '../upstream/types.js';
 import type { VirtualServer } from '../config/types.js';
-import { type VirtualHost, VirtualSession } from './session.js';
+import { type TimedSink, type VirtualHost, VirtualSession } from './session.js';
 
 export class Aggregator {
   private readonly sessions = new Map<string, VirtualSession>();
@@ -17,7 +16,7 @@ export class Aggregator {
     this.host = host;
   }
 
-  frame(m: FrameMsg, vs: VirtualServer, sink: ReplySink): void {
+  frame(m: FrameMsg, vs: VirtualServer, sink: TimedSink): void {
     if (m.init) {
       // A second initialize on a session starts it over, as Registry.create does for destinations.
       const old = this.sessions.get(m.sid);

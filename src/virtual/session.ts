@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { ProxyConfig, VirtualServer } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { type JsonRpcId, MsgKind, idKey, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
+import type { FixedHistogram } from '../observability/histogram.js';
 import type { Registry } from '../upstream/registry.js';
 import type { ReplySink } from '../upstream/types.js';
 import type { SessionOutput, UpstreamSession } from '../upstream/upstream-session.js';
@@ -47,6 +48,9 @@ interface Member {
   owedSent: number;
   owedOrig: number;
 }
+
+/** The worker's sink can time a request routed to one member (upstream latency, per member). */
+export type TimedSink = ReplySink & { timed?(h: FixedHistogram): void };
 
 type Msg = Json & { id?: unknown; method?: unknown; params?: unknown };
 
@@ -103,7 +107,7 @@ export class VirtualSession {
 
   // ---- client -> proxy ------------------------------------------------------------------------
 
-  request(body: string, sink: ReplySink): void {
+  request(body: string, sink: TimedSink): void {
     const msg = this.parse(body, sink);
     if (!msg) return;
     const method = typeof msg.method === 'string' ? msg.method : '';
@@ -339,7 +343,7 @@ export class VirtualSession {
     sink.json(JSON.stringify({ jsonrpc: '2.0', id: rpcId(msg.id), result }));
   }
 
-  private async route(member: string, msg: Msg, sink: ReplySink, mapResponse: (json: string) => string = (j) => j): Promise<void> {
+  private async route(member: string, msg: Msg, sink: TimedSink, mapResponse: (json: string) => string = (j) => j): Promise<void> {
     const m = this.byName.get(member);
     const s = m ? await this.ensure(m) : undefined;
     if (!m || !s) return sink.fail(new ProxyError(ErrorCode.UpstreamConnect, `member ${member} of virtual server ${this.vs.name} is unavailable`));
@@ -347,6 +351,7 @@ export class VirtualSession {
     const key = idKey(rpcId(msg.id));
     if (this.inflight.size >= MAX_INFLIGHT) this.inflight.delete(this.inflight.keys().next().value as string);
     this.inflight.set(key, member);
+    sink.timed?.(s.latency);
     const relay = new RelaySink(sink, (json) => this.mapServerMessage(m.name, json), mapResponse, () => {
       if (this.inflight.get(key) === member) this.inflight.delete(key);
     });
