@@ -9,6 +9,7 @@ import { planReload } from '../src/config/reload.js';
 import { isServedName } from '../src/config/served.js';
 import type { ProxyConfig } from '../src/config/types.js';
 import { globToRegExp, toolFilter } from '../src/virtual/glob.js';
+import { mergeInitialize } from '../src/virtual/merge.js';
 import { decodeCursor, encodeCursor, memberUri, splitName, virtualUri } from '../src/virtual/names.js';
 
 const DESTS = `destinations:
@@ -125,5 +126,28 @@ describe('virtual names', () => {
     assert.ok(!keep('files__write_file'));
     assert.ok(!keep('github__delete_repo'));
     assert.ok(toolFilter({ name: 't', members: [], toolsAllow: [], toolsDeny: [] })('anything'));
+  });
+});
+
+describe('merged initialize', () => {
+  it('offers what any member offers, joins instructions by member, answers as the proxy', () => {
+    const r = mergeInitialize([
+      { member: 'a', result: { protocolVersion: '2025-06-18', capabilities: { tools: { listChanged: false }, logging: {} }, instructions: 'use a', serverInfo: { name: 'A', version: '1' } } },
+      { member: 'b', result: { protocolVersion: '2025-06-18', capabilities: { tools: { listChanged: true }, resources: { subscribe: true } }, serverInfo: { name: 'B', version: '1' } } },
+      { member: 'c', result: { protocolVersion: '2025-06-18', capabilities: {}, instructions: 'use c' } },
+    ], '2025-06-18');
+    assert.deepEqual(r.capabilities, { tools: { listChanged: true }, logging: {}, resources: { subscribe: true } });
+    assert.equal(r.instructions, '[a] use a\n\n[c] use c');
+    assert.equal((r.serverInfo as { name: string }).name, 'mithril-proxy');
+    assert.equal(r.protocolVersion, '2025-06-18');
+  });
+
+  it('a member that chose an older version makes the lowest common one the answer', () => {
+    const r = mergeInitialize([
+      { member: 'a', result: { protocolVersion: '2025-06-18', capabilities: {} } },
+      { member: 'b', result: { protocolVersion: '2025-03-26', capabilities: {} } },
+    ], '2025-06-18');
+    assert.equal(r.protocolVersion, '2025-03-26');
+    assert.equal(r.instructions, undefined);
   });
 });

@@ -139,6 +139,13 @@ describe('virtual servers', () => {
       assert.deepEqual(templates, ['mithril+member://old/note://{name}', 'mithril+member://web/note://{name}']);
       const fromTemplate = await c.client.readResource({ uri: 'mithril+member://old/note://abc' });
       assert.equal((fromTemplate.contents[0] as { text?: string }).text, 'note abc');
+
+      // completion/complete goes to the member its ref names, by prompt name or template URI.
+      const byPrompt = await c.client.complete({ ref: { type: 'ref/prompt', name: 'web__greet' }, argument: { name: 'who', value: 'an' } });
+      assert.deepEqual(byPrompt.completion.values, ['ann', 'anna']);
+      const byTemplate = await c.client.complete({ ref: { type: 'ref/resource', uri: 'mithril+member://old/note://{name}' }, argument: { name: 'name', value: 'ab' } });
+      assert.deepEqual(byTemplate.completion.values, ['abc', 'abd']);
+      await assert.rejects(c.client.complete({ ref: { type: 'ref/prompt', name: 'greet' }, argument: { name: 'who', value: 'a' } }), (e: Error & { code?: number }) => e.code === -32602);
     } finally {
       await c.close();
     }

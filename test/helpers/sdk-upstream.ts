@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { Server as SdkServer } from '@modelcontextprotocol/sdk/server/index.js';
@@ -102,13 +103,13 @@ export function buildRichServer(): McpServer {
     });
     return { content: [{ type: 'text', text: 'waited' }] };
   });
-  server.registerPrompt('greet', { description: 'greeting', argsSchema: { who: z.string() } }, ({ who }) => ({
+  server.registerPrompt('greet', { description: 'greeting', argsSchema: { who: completable(z.string(), (v) => ['ann', 'anna', 'bob'].filter((w) => w.startsWith(v))) } }, ({ who }) => ({
     messages: [{ role: 'user', content: { type: 'text', text: `hello ${who}` } }],
   }));
   server.registerResource('hello', 'note://hello', { mimeType: 'text/plain' }, async (uri) => ({
     contents: [{ uri: uri.href, text: 'hello note' }],
   }));
-  server.registerResource('notes', new ResourceTemplate('note://{name}', { list: undefined }), { mimeType: 'text/plain' }, async (uri, { name }) => ({
+  server.registerResource('notes', new ResourceTemplate('note://{name}', { list: undefined, complete: { name: (v) => ['abc', 'abd', 'xyz'].filter((n) => n.startsWith(v)) } }), { mimeType: 'text/plain' }, async (uri, { name }) => ({
     contents: [{ uri: uri.href, text: `note ${String(name)}` }],
   }));
   return server;
