@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
 import { createLogger } from '../src/observability/log.js';
 import { counterServerPath } from './helpers/counter-upstream.js';
@@ -215,6 +215,14 @@ describe('virtual servers', () => {
       assert.deepEqual(pages[1], ['pg__page_2', 'pg__page_3', 'pg2__page_2', 'pg2__page_3']);
       assert.deepEqual(pages[2], ['pg__page_4', 'pg2__page_4']);
       assert.equal(await callText(c.client, 'pg2__page_3'), 'page_3');
+      // resources/subscribe goes to the member with its own URI; its resources/updated comes back renamed.
+      const updated: string[] = [];
+      c.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+        updated.push(n.params.uri);
+      });
+      await c.client.subscribeResource({ uri: 'mithril+member://pg2/mem://x' });
+      await waitFor(() => updated.length > 0, 10_000, 'resources/updated');
+      assert.deepEqual(updated, ['mithril+member://pg2/mem://x']);
       await assert.rejects(c.client.listTools({ cursor: 'bm90IG91cnM' }), (e: Error & { code?: number }) => e.code === -32602 && /invalid cursor/.test(e.message));
     } finally {
       await c.close();

@@ -18,7 +18,7 @@ import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { Server as SdkServer } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, SubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 export interface SeenRequest {
   method: string;
@@ -43,9 +43,15 @@ export const cancelSeen = { count: 0 };
 /**
  * A low-level SDK Server whose tools/list pages: `page_0` .. `page_4`, two per page, the cursor
  * being the next offset. tools/call answers with the tool's name. (McpServer never paginates.)
+ * resources/subscribe URI -> {} and then notifications/resources/updated for URI.
  */
 export function buildPagedServer(): SdkServer {
-  const server = new SdkServer({ name: 'paged-upstream', version: '1.0.0' }, { capabilities: { tools: {} } });
+  const server = new SdkServer({ name: 'paged-upstream', version: '1.0.0' }, { capabilities: { tools: {}, resources: { subscribe: true } } });
+  // Subscribing to a URI is answered at once and followed by one resources/updated for it.
+  server.setRequestHandler(SubscribeRequestSchema, (req) => {
+    setTimeout(() => void server.sendResourceUpdated({ uri: req.params.uri }).catch(() => undefined), 20);
+    return {};
+  });
   const all = [0, 1, 2, 3, 4].map((i) => ({ name: `page_${i}`, inputSchema: { type: 'object' as const } }));
   server.setRequestHandler(ListToolsRequestSchema, (req) => {
     const from = Number(req.params?.cursor ?? '0');
