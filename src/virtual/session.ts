@@ -120,15 +120,16 @@ export class VirtualSession {
       const n = typeof params.name === 'string' ? splitName(params.name) : undefined;
       const kind = method === 'tools/call' ? 'Tool' : 'Prompt';
       const name = String(params.name);
+      const shown = name.slice(0, 100); // error text echoes at most this much of the client's name
       // A filtered (or unlistable, over-long) tool answers exactly like a missing one, in the
       // SDK's own words: the filter is not to be probed around.
       const hidden = method === 'tools/call' && (!this.allowTool(name) || name.length > MAX_TOOL_NAME);
-      if (!n || !this.byName.has(n.member) || hidden) return reject(-32602, `${kind} ${name} not found`);
+      if (!n || !this.byName.has(n.member) || hidden) return reject(-32602, `${kind} ${shown} not found`);
       return this.guard(sink, this.route(n.member, { ...msg, params: { ...params, name: n.name } }, sink));
     }
     if (method === 'resources/read' || method === 'resources/subscribe' || method === 'resources/unsubscribe') {
       const u = typeof params.uri === 'string' ? memberUri(params.uri) : undefined;
-      if (!u || !this.byName.has(u.member)) return reject(-32602, `Resource ${String(params.uri)} not found`);
+      if (!u || !this.byName.has(u.member)) return reject(-32602, `Resource ${String(params.uri).slice(0, 200)} not found`);
       const mapResponse = method === 'resources/read' ? (json: string) => this.mapContents(u.member, json) : undefined;
       return this.guard(sink, this.route(u.member, { ...msg, params: { ...params, uri: u.uri } }, sink, mapResponse));
     }
@@ -155,7 +156,7 @@ export class VirtualSession {
       const e = typeof msg.id === 'string' ? this.serverRequests.get(msg.id) : undefined;
       const s = e ? this.byName.get(e.member)?.session : undefined;
       if (!e || !s || s.closed) {
-        this.log.warn({ id: rpcId(msg.id) }, 'virtual server: answer to an unknown or finished server request dropped');
+        this.log.warn({ id: String(rpcId(msg.id)).slice(0, 100) }, 'virtual server: answer to an unknown or finished server request dropped');
         return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'no server request with this id is waiting for an answer'));
       }
       this.serverRequests.delete(msg.id as string);
