@@ -53,7 +53,7 @@ async function serve(config: ProxyConfig, file: string | undefined): Promise<voi
     log.fatal({ err: (err as Error).message }, 'failed to start');
     fail(`mithril-proxy: ${(err as Error).message}`, 1);
   }
-  process.stderr.write(`mithril-proxy listening on ${proxy.url} (${Object.keys(config.destinations).map((d) => `${proxy.url}/${d}/mcp`).join(', ')})\n`);
+  process.stderr.write(`mithril-proxy listening on ${proxy.url} (${[...Object.keys(config.destinations), ...Object.keys(config.virtualServers)].map((d) => `${proxy.url}/${d}/mcp`).join(', ')})\n`);
   let signals = 0;
   const stop = (sig: string): void => {
     if (++signals > 1) {

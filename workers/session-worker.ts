@@ -14,6 +14,7 @@ import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
 import type { SessionOutput } from '../src/upstream/upstream-session.js';
+import { Aggregator } from '../src/virtual/aggregator.js';
 
 const port = parentPort;
 if (!port) throw new Error('session-worker must run as a worker thread');
@@ -37,6 +38,8 @@ const out: SessionOutput = {
   childDown: (pid) => post({ t: ToMain.ChildDown, pid }),
 };
 const registry = new Registry(out, log);
+// Virtual servers: one downstream session fans out to one upstream session per member (src/virtual/).
+const aggregator = new Aggregator({ registry, config: () => config, out, log });
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -45,6 +48,8 @@ function destination(name: string): Destination | undefined {
 function onFrame(m: FrameMsg): void {
   const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
+  const vs = config.virtualServers[m.dest];
+  if (vs) return aggregator.frame(m, vs, sink);
   const dest = destination(m.dest);
   if (!dest) return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `unknown destination ${m.dest}`));
   if (m.init) {
@@ -89,16 +94,23 @@ function onMessage(m: ToWorkerMsg): void {
     case ToWorker.Frame:
       return onFrame(m);
     case ToWorker.StreamOpen:
+      if (aggregator.has(m.sid)) return aggregator.openServerStream(m.sid);
       return registry.get(m.sid, m.dest)?.openServerStream();
     case ToWorker.Credit:
+      if (m.rid < 0 && aggregator.has(m.sid)) return aggregator.serverCredit(m.sid, m.bytes);
       if (m.rid < 0) return registry.get(m.sid, m.dest)?.serverCredit(m.bytes);
       return sinks.get(m.rid)?.credit(m.bytes);
     case ToWorker.Abandon:
       return sinks.get(m.rid)?.abandon();
     case ToWorker.EndSession:
+      if (aggregator.has(m.sid)) {
+        aggregator.end(m.sid).finally(() => post({ t: ToMain.Done, rid: m.rid }));
+        return;
+      }
       registry.evictSession(m.sid, m.dest).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
     case ToWorker.EndAll:
+      aggregator.clear();
       registry.closeAll(5000).then(closeAllPools).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
     case ToWorker.StatsRequest:
@@ -107,6 +119,9 @@ function onMessage(m: ToWorkerMsg): void {
       config = m.config;
       log.level = config.logLevel;
       for (const d of m.dests) {
+        aggregator.evictVirtual(d).then((n) => {
+          if (n > 0) log.info({ virtual: d, sessions: n }, 'virtual server changed: its sessions closed');
+        }, () => {});
         registry.evictDestination(d).then((n) => {
           if (n > 0) log.info({ dest: d, sessions: n }, 'destination changed: upstream sessions closed');
         }, () => {});

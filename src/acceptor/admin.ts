@@ -119,6 +119,7 @@ export interface AdminSnapshot {
 export function adminSnapshot(core: Core, limit = ADMIN_DEFAULT_LIST, now = Date.now()): AdminSnapshot {
   const destinations: AdminSnapshot['destinations'] = {};
   for (const [name, d] of Object.entries(core.config.destinations)) destinations[name] = { transport: d.transport, sessions: 0, streamsOpen: 0, queued: 0 };
+  for (const name of Object.keys(core.config.virtualServers)) destinations[name] = { transport: 'virtual', sessions: 0, streamsOpen: 0, queued: 0 };
   const workers: Record<string, number> = {};
   const sessions: AdminSessionView[] = [];
   let total = 0;

@@ -3,6 +3,7 @@
  * node:http, see front.ts). Routes resolve the destination by name from the config snapshot (an
  * object built once per load); everything else is delegated.
  */
+import { isServedName } from '../config/served.js';
 import { ErrorCode } from '../errors.js';
 import { detailsAllowed, detailsPolicy, handleAdminSessions, healthBody, writeDetailsDenied } from './admin.js';
 import type { Core } from './core.js';
@@ -47,7 +48,7 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
       writeError(res, ErrorCode.ShuttingDown, 'proxy is shutting down');
       return false;
     }
-    if (checkName && !Object.hasOwn(core.config.destinations, name)) {
+    if (checkName && !isServedName(core.config, name)) {
       writeUnknownDestination(res, name);
       return false;
     }

@@ -13,7 +13,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, ProxyError } from '../errors.js';
-import type { Destination, ProxyConfig, Timeouts } from './types.js';
+import type { Destination, ProxyConfig, Timeouts, VirtualServer } from './types.js';
 import { toAuthConfig } from './auth-schema.js';
 import {
   buildConfigSchema,
@@ -247,6 +247,10 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
   // Null prototype: a lookup of an unconfigured name such as "constructor" must find nothing.
   const destinations = Object.create(null) as Record<string, Destination>;
   for (const [name, d] of Object.entries(p.destinations)) destinations[name] = toDestination(name, d);
+  const virtualServers = Object.create(null) as Record<string, VirtualServer>;
+  for (const [name, v] of Object.entries(p.virtual_servers ?? {})) {
+    virtualServers[name] = { name, members: v.destinations, toolsAllow: v.tools?.allow ?? [], toolsDeny: v.tools?.deny ?? [] };
+  }
   return {
     listen: { host: p.listen.host, port: p.listen.port },
     workers: p.workers,
@@ -270,6 +274,7 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
     admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
     destinations,
     instance: p.instance ? { id: p.instance.id, key: p.instance.key ?? null } : null,
+    virtualServers,
     source,
   };
 }

@@ -40,7 +40,17 @@ export function planReload(current: ProxyConfig, incoming: ProxyConfig): ReloadP
     const n = incoming.destinations[name];
     if (!n || n.connectKey !== d.connectKey) evict.push(name);
   }
-  const added = Object.keys(incoming.destinations).filter((name) => !current.destinations[name]);
+  // A virtual server goes like a destination when it is removed, its members or filters change,
+  // or any member is evicted: its downstream sessions hold one upstream session per member.
+  const evicted = new Set(evict);
+  for (const [name, v] of Object.entries(current.virtualServers)) {
+    const n = incoming.virtualServers[name];
+    if (!n || JSON.stringify(n) !== JSON.stringify(v) || v.members.some((m) => evicted.has(m))) evict.push(name);
+  }
+  const added = [
+    ...Object.keys(incoming.destinations).filter((name) => !current.destinations[name]),
+    ...Object.keys(incoming.virtualServers).filter((name) => !current.virtualServers[name]),
+  ];
   const newSessionsOnly: string[] = [];
   for (const [name, d] of Object.entries(current.destinations)) {
     const n = incoming.destinations[name];

@@ -229,6 +229,24 @@ function instanceSchema(ctx: ResolveContext) {
   });
 }
 
+// ---- virtual servers ----------------------------------------------------------------------------
+
+/**
+ * A tool-name glob: `*` (any run) and `?` (one character) over the prefixed names. Names are
+ * ^[a-zA-Z0-9_-]+ plus the separator, so anything else in a glob could never match: refused.
+ */
+export const TOOL_GLOB = /^[A-Za-z0-9_*?-]{1,200}$/;
+
+const VirtualServerSchema = z.strictObject({
+  destinations: z.array(z.string()).min(1, { error: 'must name at least one destination' }),
+  tools: z
+    .strictObject({
+      allow: z.array(z.string().regex(TOOL_GLOB, { error: 'must be a glob of letters, digits, _ - * ?' })).optional(),
+      deny: z.array(z.string().regex(TOOL_GLOB, { error: 'must be a glob of letters, digits, _ - * ?' })).optional(),
+    })
+    .optional(),
+});
+
 // ---- the whole file ----------------------------------------------------------------------------
 
 export function buildConfigSchema(ctx: ResolveContext) {
@@ -253,12 +271,14 @@ export function buildConfigSchema(ctx: ResolveContext) {
     admin: adminSchema(ctx).optional(),
     instance: instanceSchema(ctx).optional(),
     destinations: z.record(z.string(), destinationSchema(ctx)),
+    virtual_servers: z.record(z.string(), VirtualServerSchema).optional(),
   });
 }
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
 export type ParsedConfig = z.output<ConfigSchema>;
 export type ParsedDestination = ParsedConfig['destinations'][string];
+export type ParsedVirtualServer = NonNullable<ParsedConfig['virtual_servers']>[string];
 
 // ---- rules across fields ----------------------------------------------------------------------
 // Checked on the raw value, not as zod refinements: zod skips refinements once a nested field has
@@ -303,6 +323,42 @@ export function crossFieldIssues(raw: unknown): RawIssue[] {
       if (seen.has(lower)) issues.push({ path: at('headers', h), message: 'is a duplicate (header names ignore case)' });
       seen.add(lower);
     }
+  }
+  issues.push(...virtualServerIssues(dests, asRecord(asRecord(raw)?.virtual_servers)));
+  return issues;
+}
+
+/** The member separator in prefixed names (src/virtual/names.ts); a member name may not contain it. */
+export const MEMBER_SEPARATOR = '__';
+
+/**
+ * Virtual server names share the destination namespace (one URL space); members are existing
+ * destinations, listed once, and never contain the separator (so a prefixed name splits one way).
+ */
+function virtualServerIssues(dests: Record<string, unknown>, virtuals: Record<string, unknown> | undefined): RawIssue[] {
+  const issues: RawIssue[] = [];
+  if (virtuals === undefined) return issues;
+  for (const name of Object.keys(virtuals)) {
+    const at = (...rest: PropertyKey[]) => ['virtual_servers', name, ...rest];
+    if (!DESTINATION_NAME.test(name)) {
+      issues.push({ path: at(), message: `is not a valid virtual server name (must match ${DESTINATION_NAME.source})` });
+    }
+    if (Object.hasOwn(dests, name)) issues.push({ path: at(), message: 'is also a destination name (they share one namespace)' });
+    const members = asRecord(virtuals[name])?.destinations;
+    if (!Array.isArray(members)) continue;
+    const seen = new Set<unknown>();
+    members.forEach((m: unknown, i) => {
+      if (typeof m !== 'string') return; // the schema reports the type
+      if (seen.has(m)) issues.push({ path: at('destinations', i), message: `names "${m}" twice` });
+      seen.add(m);
+      if (Object.hasOwn(virtuals, m) && !Object.hasOwn(dests, m)) {
+        issues.push({ path: at('destinations', i), message: `names a virtual server ("${m}"); members must be destinations` });
+      } else if (!Object.hasOwn(dests, m)) {
+        issues.push({ path: at('destinations', i), message: `names no configured destination ("${m}")` });
+      } else if (m.includes(MEMBER_SEPARATOR)) {
+        issues.push({ path: at('destinations', i), message: `contains "${MEMBER_SEPARATOR}", the member separator of prefixed names` });
+      }
+    });
   }
   return issues;
 }

@@ -80,6 +80,16 @@ export interface StdioDestination extends DestinationCommon {
 
 export type Destination = HttpDestination | StdioDestination;
 
+/** One endpoint for many destinations (src/virtual/): members' names prefix what they offer. */
+export interface VirtualServer {
+  name: string;
+  /** Member destination names, in the configured order (lists are merged in this order). */
+  members: string[];
+  /** Globs (`*`, `?`) on prefixed tool names; empty allow = every tool. Deny wins. */
+  toolsAllow: string[];
+  toolsDeny: string[];
+}
+
 export interface Limits {
   /** Largest accepted request body. Default 4 MiB -> 413. */
   maxBodyBytes: number;
@@ -145,6 +155,8 @@ export interface ProxyConfig {
   destinations: Record<string, Destination>;
   /** null: plain session ids (one instance, or no balancer routing on them). */
   instance: InstanceConfig | null;
+  /** `virtual_servers:`; names never collide with destination names. Null prototype. */
+  virtualServers: Record<string, VirtualServer>;
   /** Absolute path of the file this came from; null for the built-in demo. */
   source: string | null;
 }

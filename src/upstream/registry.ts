@@ -40,11 +40,12 @@ export class Registry {
    * The session for (sid, dest), created on first use. A second `initialize` for a key that
    * already has a live session replaces it: the client started over, the old state must go.
    */
-  create(sid: string, dest: Destination): UpstreamSession {
+  create(sid: string, dest: Destination, out: SessionOutput = this.out): UpstreamSession {
     const key = keyOf(sid, dest.name);
     const old = this.sessions.get(key);
     if (old) void old.close();
-    const s = new UpstreamSession(sid, dest, this.out, this.log.child({ session: sessionTag(sid), dest: dest.name }));
+    // `out`: a virtual server's member session reports to its aggregator (src/virtual/), not the acceptor.
+    const s = new UpstreamSession(sid, dest, out, this.log.child({ session: sessionTag(sid), dest: dest.name }));
     this.sessions.set(key, s);
     return s;
   }
