@@ -114,6 +114,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private resumes = 0;
   /** The current dispatch is a GET resuming the stream (its 200 must not start a new stream). */
   private resuming = false;
+  /** Some resume GET was sent: the answer arriving on it ends the reply (endAfterAnswer). */
+  private resumed = false;
   private resumeTimer: NodeJS.Timeout | undefined;
   private errorStatus = 0;
   /** When undici started writing the request (for the stale-connection retry). */
@@ -314,6 +316,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.paused = true;
       this.controller?.pause();
     }
+    if (this.answered && this.resumed) this.endAfterAnswer();
+  }
+
+  /**
+   * A resumed stream (GET + Last-Event-ID) that brought the answer is done: the reply ends now,
+   * not whenever the upstream closes that GET (an SDK server held it open 5 s more, longer than
+   * a client waits). The upstream GET is cut: nothing more belongs to this request.
+   */
+  private endAfterAnswer(): void {
+    this.upstreamEnded = true;
+    this.stop(new ProxyError(ErrorCode.UpstreamClosed, 'resumed reply stream complete'));
+    if (!this.paused) this.finishStream();
   }
 
   private noteAnswer(data: string): void {
@@ -344,6 +358,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private dispatchResume(): void {
     this.resumeTimer = undefined;
     if (this.done || this.sink.closed) return;
+    this.resumed = true;
     const host = this.host;
     this.parser?.reset();
     try {

@@ -50,14 +50,6 @@ export const KNOWN_GAPS: readonly KnownGap[] = [
   { scenario: 'elicitation-sep1330-enums', path: 'http', reason: STANDALONE_RACE, issue: STANDALONE_ISSUE, intermittent: true, cause: 'standalone-race' },
   { scenario: 'server-sse-polling', path: 'stdio', reason: JSON_REPLY, issue: JSON_REPLY_ISSUE },
   { scenario: 'server-sse-multiple-streams', path: 'stdio', reason: JSON_REPLY, issue: JSON_REPLY_ISSUE },
-  {
-    scenario: 'sse-retry',
-    path: 'client-via-proxy',
-    reason: 'the upstream closes the tools/call SSE stream after a priming event (`id`, `retry: 500`) and answers on a GET '
-      + 'with Last-Event-ID; the proxy strips upstream SSE `id:`/`retry:` and never re-GETs with Last-Event-ID (its own '
-      + 'standalone GET opens at once, without one): retry-timing FAILURE, Last-Event-ID WARNING',
-    issue: 'issue 8 items 4 and 13',
-  },
 ];
 
 export function knownGap(scenario: string, path: ConformancePath): KnownGap | undefined {
