@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
+import { upstreamTrace } from '../observability/trace.js';
 import { FrameKind } from '../threads/messages.js';
 import { type Envelope, MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
@@ -52,6 +53,8 @@ export function handleSseOpen(core: Core, dest: string, res: HttpResponse, req: 
 export function handleSseMessage(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
   const sid = req.getQuery('sessionId') ?? '';
   const contentType = req.getHeader('content-type');
+  const traceparent = req.getHeader('traceparent');
+  const tracestate = req.getHeader('tracestate');
   const started = Date.now();
   const st = { aborted: false };
   res.onAborted(() => {
@@ -83,7 +86,7 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
     const isRequest = env.kind === MsgKind.Request;
     const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);
-    core.forward(reply, isRequest ? FrameKind.Request : FrameKind.OneWay, env.method === 'initialize', body);
+    core.forward(reply, isRequest ? FrameKind.Request : FrameKind.OneWay, env.method === 'initialize', body, upstreamTrace(traceparent, tracestate, body));
     // A legacy client reads everything on its one stream: the upstream's server stream (GET, for a
     // Streamable HTTP upstream) is opened once the session is initialized.
     if (env.method === 'notifications/initialized') core.openServerStream(s);

@@ -34,6 +34,8 @@ export abstract class Reply {
   readonly method: string | undefined;
   readonly started = Date.now();
   bytes = 0;
+  /** The trace sent upstream (observability/trace.ts), set when forwarded; '' before. */
+  trace = '';
   protected readonly host: ReplyHost;
 
   constructor(host: ReplyHost, rid: number, worker: number, session: DownSession, method: string | undefined) {

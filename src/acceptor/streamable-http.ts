@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
+import { upstreamTrace } from '../observability/trace.js';
 import { FrameKind } from '../threads/messages.js';
 import { type Envelope, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
@@ -28,6 +29,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
   const contentType = req.getHeader('content-type');
   const sidHeader = req.getHeader('mcp-session-id');
   const version = req.getHeader('mcp-protocol-version');
+  const traceparent = req.getHeader('traceparent');
+  const tracestate = req.getHeader('tracestate');
   const started = Date.now();
   const st: PostState = { aborted: false, reply: null };
   res.onAborted(() => {
@@ -66,7 +69,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
       if (!s) return late(ErrorCode.SessionTableFull, 'session table is full, retry later', env);
       const reply = new PostReply(core, core.rid(), worker, s, env.method, res, env.id, true);
       st.reply = reply;
-      core.forward(reply, FrameKind.Request, true, body);
+      core.forward(reply, FrameKind.Request, true, body, upstreamTrace(traceparent, tracestate, body));
       return;
     }
     if (!sidHeader) return late(ErrorCode.MissingSession, 'Mcp-Session-Id header is required (initialize first)', env);
@@ -75,7 +78,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     if (!core.hasRoom(s.worker)) return late(ErrorCode.Overloaded, 'too many requests in flight, retry shortly', env);
     const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
     st.reply = reply;
-    core.forward(reply, env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay, false, body);
+    core.forward(reply, env.kind === MsgKind.Request ? FrameKind.Request : FrameKind.OneWay, false, body, upstreamTrace(traceparent, tracestate, body));
     // Server messages must reach a client even if it never opens a GET stream (optional in the
     // spec): the upstream's own stream is opened once the session is initialized.
     if (env.method === 'notifications/initialized') core.openServerStream(s);
