@@ -70,6 +70,12 @@ test('traceparentFromBody: _meta.traceparent is found without parsing; look-alik
   assert.equal(traceparentFromBody(body(`{"traceparent":"${TP.slice(0, 20)}"}`)), '', 'cut short at the end');
   assert.equal(traceparentFromBody(`{"jsonrpc":"2.0","id":1,"method":"m","params":{"traceparent":"${TP}"}}`), '', 'not under _meta');
   assert.equal(traceparentFromBody('{"jsonrpc":"2.0","id":1,"method":"m"}'), '');
+  assert.equal(traceparentFromBody(body(`{"k":"${'x'.repeat(600)}","traceparent":"${TP}"}`)), '', '"_meta" too far before the key');
+  // Large bodies are searched at their ends only (bounded cost): where clients put _meta.
+  const big = 'y'.repeat(64 * 1024);
+  assert.equal(traceparentFromBody(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":"${big}"},"_meta":{"traceparent":"${TP}"}}}`), TP, 'at the end');
+  assert.equal(traceparentFromBody(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"traceparent":"${TP}"},"name":"x","arguments":{"a":"${big}"}}}`), TP, 'at the start');
+  assert.equal(traceparentFromBody(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"a":"${big}","_meta":{"traceparent":"${TP}"},"b":"${big}"}}`), '', 'buried in the middle: not searched');
   // The header wins over the body; the body is used when the header is absent or malformed.
   const other = `00-${'a'.repeat(32)}-${PARENT}-00`;
   assert.equal(traceIdOf(upstreamTrace(other, '', body(`{"traceparent":"${TP}"}`))), 'a'.repeat(32));

@@ -66,15 +66,33 @@ export function validTraceparent(v: string): boolean {
 }
 
 const META_KEY = '"traceparent"';
+/**
+ * The body search is bounded: bodies up to SCAN_WHOLE_CHARS are searched whole, longer ones only
+ * in their first and last SCAN_END_CHARS (a string search costs ~0.3-0.5 ns per char here, about
+ * 20 µs for a 64 KiB body, on the one acceptor thread, for every request without the header).
+ * `params._meta` sits near one end in what MCP clients send (the SDK appends it after
+ * `arguments`); one buried in the middle of a large body is not found, and a trace is started.
+ */
+const SCAN_WHOLE_CHARS = 1024;
+const SCAN_END_CHARS = 512;
+/** How far before the key its `"_meta"` may start (the _meta object's other members). */
+const META_REACH = 512;
+
+function findMetaKey(body: string): number {
+  if (body.length <= SCAN_WHOLE_CHARS) return body.indexOf(META_KEY);
+  const head = body.lastIndexOf(META_KEY, SCAN_END_CHARS);
+  return head >= 0 ? head : body.indexOf(META_KEY, body.length - SCAN_END_CHARS);
+}
 
 /**
  * A traceparent in the body's `_meta` (`"traceparent":"00-…"`), or '' — used only when the header
- * is absent. No JSON is parsed: one substring search for the key (after a `"_meta"` key, so an
- * unrelated tool argument further up does not count), then the 55 chars of its string value.
+ * is absent. No JSON is parsed: a bounded substring search for the key (see SCAN_WHOLE_CHARS),
+ * which must follow a `"_meta"` key closely (so an unrelated tool argument does not count), then
+ * the 55 chars of its string value.
  */
 export function traceparentFromBody(body: string): string {
-  let i = body.indexOf(META_KEY);
-  if (i < 0 || body.lastIndexOf('"_meta"', i) < 0) return '';
+  let i = findMetaKey(body);
+  if (i < 0 || !body.slice(Math.max(0, i - META_REACH), i).includes('"_meta"')) return '';
   i += META_KEY.length;
   while (body.charCodeAt(i) === 0x20) i++;
   if (body.charCodeAt(i++) !== 0x3a /* : */) return '';
@@ -128,6 +146,13 @@ export function spanIdOf(trace: string): string {
  */
 export function withTrace(base: Record<string, string>, trace: string): Record<string, string> {
   if (trace.length < TRACEPARENT_LENGTH) return base;
-  if (trace.length === TRACEPARENT_LENGTH) return { ...base, traceparent: trace };
-  return { ...base, traceparent: trace.slice(0, TRACEPARENT_LENGTH), tracestate: trace.slice(TRACEPARENT_LENGTH) };
+  // Object.assign, not spread: measured 6x cheaper on these dash-named keys (bench/micro/trace.bench.ts).
+  const h = Object.assign({}, base);
+  if (trace.length === TRACEPARENT_LENGTH) {
+    h.traceparent = trace;
+  } else {
+    h.traceparent = trace.slice(0, TRACEPARENT_LENGTH);
+    h.tracestate = trace.slice(TRACEPARENT_LENGTH);
+  }
+  return h;
 }
