@@ -9,12 +9,15 @@ import {
 
 const SID = '0123456789abcdef0123456789abcdef';
 // Payloads with the characters a length-prefixed record must carry untouched.
+const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const BODY = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"text":"a,b\\n,,9:\u00e9\u2603\ud83d\ude00"}}';
 
 test('every hot message to a worker survives encode + decode unchanged', () => {
   const msgs: ToWorkerMsg[] = [
-    { t: ToWorker.Frame, rid: 1, sid: SID, dest: 'fast', kind: FrameKind.Request, init: true, body: BODY },
-    { t: ToWorker.Frame, rid: 2, sid: SID, dest: 'a_b-c', kind: FrameKind.OneWay, init: false, body: '' },
+    { t: ToWorker.Frame, rid: 1, sid: SID, dest: 'fast', kind: FrameKind.Request, init: true, trace: '', body: BODY },
+    { t: ToWorker.Frame, rid: 2, sid: SID, dest: 'a_b-c', kind: FrameKind.OneWay, init: false, trace: TRACE, body: '' },
+    // A tracestate is a comma-separated list: the trace travels length-prefixed like a payload.
+    { t: ToWorker.Frame, rid: 3, sid: SID, dest: 'fast', kind: FrameKind.Request, init: false, trace: `${TRACE}vendor=a,b=c,d=9`, body: BODY },
     { t: ToWorker.Credit, rid: -1, sid: SID, dest: 'fast', bytes: 65536 },
     { t: ToWorker.Credit, rid: 0x3fffffff, sid: SID, dest: 'fast', bytes: 0 },
     { t: ToWorker.Abandon, rid: 42 },
@@ -38,6 +41,12 @@ test('every hot message to the acceptor survives encode + decode unchanged', () 
   const out: ToMainMsg[] = [];
   decodeToMain(batch, (m) => out.push(m));
   assert.deepEqual(out, msgs);
+});
+
+test('a Frame without a trace decodes with trace \'\' (the field is optional for senders)', () => {
+  const out: ToWorkerMsg[] = [];
+  decodeToWorker(encodeToWorker({ t: ToWorker.Frame, rid: 9, sid: SID, dest: 'fast', kind: FrameKind.Request, init: false, body: BODY }) as string, (m) => out.push(m));
+  assert.deepEqual(out, [{ t: ToWorker.Frame, rid: 9, sid: SID, dest: 'fast', kind: FrameKind.Request, init: false, trace: '', body: BODY }]);
 });
 
 test('cold and oversized messages are not encoded; a corrupt batch throws instead of looping', () => {
@@ -87,7 +96,7 @@ test('batches cross a real MessagePort intact', async () => {
   });
   const out = new Outbox<ToWorkerMsg>(port1, encodeToWorker);
   const sent: ToWorkerMsg[] = [
-    { t: ToWorker.Frame, rid: 9, sid: SID, dest: 'fast', kind: FrameKind.Request, init: false, body: BODY },
+    { t: ToWorker.Frame, rid: 9, sid: SID, dest: 'fast', kind: FrameKind.Request, init: false, trace: `${TRACE}a=1,b=2`, body: BODY },
     { t: ToWorker.StreamOpen, sid: SID, dest: 'fast' },
     { t: ToWorker.Abandon, rid: 9 },
   ];

@@ -46,6 +46,7 @@ function destination(name: string): Destination | undefined {
 }
 
 function onFrame(m: FrameMsg): void {
+  const trace = m.trace ?? '';
   const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
   const vs = config.virtualServers[m.dest];
@@ -56,7 +57,7 @@ function onFrame(m: FrameMsg): void {
     const session = registry.create(m.sid, dest);
     sink.timed(session.latency);
     session.open().then(
-      () => session.request(m.body, true, sink),
+      () => session.request(m.body, true, sink, trace),
       (err: unknown) => {
         registry.forget(m.sid, m.dest, session);
         void session.close();
@@ -71,8 +72,8 @@ function onFrame(m: FrameMsg): void {
   }
   if (m.kind === FrameKind.Request) sink.timed(session.latency);
   const send = (): void => {
-    if (m.kind === FrameKind.Request) session.request(m.body, false, sink);
-    else session.oneWay(m.body, sink);
+    if (m.kind === FrameKind.Request) session.request(m.body, false, sink, trace);
+    else session.oneWay(m.body, sink, trace);
   };
   const ok = session.healthy(Date.now(), config.healthProbeAfterMs);
   if (ok === true) {

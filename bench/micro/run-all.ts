@@ -10,6 +10,7 @@ import { run as envelope } from './envelope.bench.js';
 import { run as sessionTable } from './session-table.bench.js';
 import { run as sseParse } from './sse-parse.bench.js';
 import { run as threadMessaging } from './thread-messaging.bench.js';
+import { run as trace } from './trace.bench.js';
 
 type Row = Record<string, string | number>;
 
@@ -19,6 +20,7 @@ const SUITES: ReadonlyArray<[string, (time: number) => Promise<Row[]>]> = [
   ['session-table', sessionTable],
   ['sse-parse', sseParse],
   ['thread-messaging', threadMessaging],
+  ['trace', trace],
 ];
 
 function median(xs: number[]): number {

@@ -9,6 +9,7 @@ import type { ProxyConfig } from '../config/types.js';
 import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { sessionTag } from '../observability/session-tag.js';
+import { spanIdOf, startedTrace, traceIdOf } from '../observability/trace.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
 import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import { sessionIdScheme } from '../threads/session-id.js';
@@ -147,14 +148,19 @@ export class Core implements ReplyHost, SupervisorHooks {
     return kind !== FrameKind.Request || s.inflight.tryAcquire();
   }
 
-  /** Hand one frame to the session's worker (after takeSlot); `reply` receives what comes back. */
-  forward(reply: Reply, kind: FrameKind, init: boolean, body: string): void {
+  /**
+   * Hand one frame to the session's worker (after takeSlot); `reply` receives what comes back.
+   * `trace` is what goes upstream (observability/trace.ts upstreamTrace); without one, the proxy
+   * starts a trace.
+   */
+  forward(reply: Reply, kind: FrameKind, init: boolean, body: string, trace: string = startedTrace()): void {
     const s = reply.session;
     s.lastSeen = Date.now();
     reply.holdsSlot = kind === FrameKind.Request;
+    reply.trace = trace;
     this.replies.set(reply.rid, reply);
     this.supervisor.addInflight(reply.worker, 1);
-    this.supervisor.post(reply.worker, { t: ToWorker.Frame, rid: reply.rid, sid: s.sid, dest: s.dest, kind, init, body });
+    this.supervisor.post(reply.worker, { t: ToWorker.Frame, rid: reply.rid, sid: s.sid, dest: s.dest, kind, init, trace, body });
   }
 
   openServerStream(s: DownSession): void {
@@ -231,7 +237,12 @@ export class Core implements ReplyHost, SupervisorHooks {
     }
     const ms = Date.now() - r.started;
     this.metrics.request(r.session.dest, r.method, status, ms);
-    this.log.info({ dest: r.session.dest, session: r.session.tag, method: r.method, status, ms, bytes: r.bytes }, 'request');
+    // trace: the W3C trace-id; span: the proxy's span, the parent-id the upstream saw.
+    const t = r.trace;
+    this.log.info({
+      dest: r.session.dest, session: r.session.tag, method: r.method, status, ms, bytes: r.bytes,
+      trace: t === '' ? undefined : traceIdOf(t), span: t === '' ? undefined : spanIdOf(t),
+    }, 'request');
   }
 
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */

@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode } from '../errors.js';
+import { upstreamTrace } from '../observability/trace.js';
 import { FrameKind } from '../threads/messages.js';
 import { type Envelope, MsgKind, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import { isPending } from '../auth/authenticator.js';
@@ -77,6 +78,8 @@ function openLegacyStream(core: Core, dest: string, res: HttpResponse, s: DownSe
 export function handleSseMessage(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
   const sid = req.getQuery('sessionId') ?? '';
   const contentType = req.getHeader('content-type');
+  const traceparent = req.getHeader('traceparent');
+  const tracestate = req.getHeader('tracestate');
   const started = Date.now();
   const st = { aborted: false };
   res.onAborted(() => {
@@ -92,13 +95,13 @@ export function handleSseMessage(core: Core, dest: string, res: HttpResponse, re
     if (contentType && !isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
     const known = core.store.owned(sid, dest, ok.client);
     if (!known || !known.legacy) return reject(ErrorCode.UnknownSession, 'session not found');
-    const onBody = (body: string | null): void => messageBody(core, dest, res, st, ok.client, sid, started, body);
+    const onBody = (body: string | null): void => messageBody(core, dest, res, st, ok.client, sid, started, body, traceparent, tracestate);
     if (early) early(onBody);
     else readBody(res, core.config.limits.maxBodyBytes, onBody);
   });
 }
 
-function messageBody(core: Core, dest: string, res: HttpResponse, st: Abortable, client: string, sid: string, started: number, body: string | null): void {
+function messageBody(core: Core, dest: string, res: HttpResponse, st: Abortable, client: string, sid: string, started: number, body: string | null, traceparent: string, tracestate: string): void {
   if (st.aborted) return;
   // Once the body is parsed, refusals carry the request's id (when it has a usable one).
   const late = (code: ErrorCode, message: string, env?: Envelope): void => {
@@ -119,7 +122,7 @@ function messageBody(core: Core, dest: string, res: HttpResponse, st: Abortable,
     return core.logExchange(dest, sid, env.method, writeAuthFailCorked(core, res, st, core.auth.inflightRefusal(), env.id), started, ErrorCode.SessionInflight);
   }
   const reply = new LegacyReply(core, core.rid(), s.worker, s, env.method, isRequest ? env.id : undefined);
-  core.forward(reply, kind, env.method === 'initialize', body);
+  core.forward(reply, kind, env.method === 'initialize', body, upstreamTrace(traceparent, tracestate, body));
   // A legacy client reads everything on its one stream: the upstream's server stream (GET, for a
   // Streamable HTTP upstream) is opened once the session is initialized.
   if (env.method === 'notifications/initialized') core.openServerStream(s);

@@ -36,6 +36,8 @@ export abstract class Reply {
   bytes = 0;
   /** Holds one of its session's in-flight slots (set by Core.forward, released by Core.finished). */
   holdsSlot = false;
+  /** The trace sent upstream (observability/trace.ts), set when forwarded; '' before. */
+  trace = '';
   protected readonly host: ReplyHost;
 
   constructor(host: ReplyHost, rid: number, worker: number, session: DownSession, method: string | undefined) {

@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode, jsonRpcErrorBody } from '../errors.js';
+import { upstreamTrace } from '../observability/trace.js';
 import { FrameKind } from '../threads/messages.js';
 import { type Envelope, type JsonRpcId, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
 import { type AuthOk, isPending } from '../auth/authenticator.js';
@@ -34,6 +35,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
   const contentType = req.getHeader('content-type');
   const sidHeader = req.getHeader('mcp-session-id');
   const version = req.getHeader('mcp-protocol-version');
+  const traceparent = req.getHeader('traceparent');
+  const tracestate = req.getHeader('tracestate');
   const started = Date.now();
   const st: PostState = { aborted: false, reply: null };
   res.onAborted(() => {
@@ -50,13 +53,16 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
     if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
     if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
-    const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, sidHeader, started, body);
+    const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, sidHeader, started, body, traceparent, tracestate);
     if (early) early(onBody);
     else readBody(res, core.config.limits.maxBodyBytes, onBody);
   });
 }
 
-function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok: AuthOk, remote: string, sidHeader: string, started: number, body: string | null): void {
+function postBody(
+  core: Core, dest: string, res: HttpResponse, st: PostState, ok: AuthOk, remote: string, sidHeader: string, started: number,
+  body: string | null, traceparent: string, tracestate: string,
+): void {
   if (st.aborted) return;
   // Once the body is parsed, refusals carry the request's id (when it has a usable one).
   const late = (code: ErrorCode, message: string, env?: Envelope): void => {
@@ -91,7 +97,7 @@ function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok
       core.takeSlot(s, FrameKind.Request); // a new session's first slot is always free
       const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, true);
       st.reply = reply;
-      core.forward(reply, FrameKind.Request, true, body);
+      core.forward(reply, FrameKind.Request, true, body, upstreamTrace(traceparent, tracestate, body));
     };
     if (start.ready) void start.ready.then(go);
     else go();
@@ -107,7 +113,7 @@ function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok
   }
   const reply = new PostReply(core, core.rid(), s.worker, s, env.method, res, env.id, false);
   st.reply = reply;
-  core.forward(reply, kind, false, body);
+  core.forward(reply, kind, false, body, upstreamTrace(traceparent, tracestate, body));
   // Server messages must reach a client even if it never opens a GET stream (optional in the
   // spec): the upstream's own stream is opened once the session is initialized.
   if (env.method === 'notifications/initialized') core.openServerStream(s);

@@ -28,6 +28,8 @@ const CONTROL_BREAKS = /[\r\n\0]/;
 const RESERVED_HEADERS = new Set([
   'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te',
   'trailer', 'accept', 'content-type', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id',
+  // Per request, from the client's trace context (observability/trace.ts).
+  'traceparent', 'tracestate',
 ]);
 /** setTimeout fires at once for delays above 2^31-1 ms, so no deadline may exceed it. */
 const MAX_MS = 2_147_483_647;

@@ -59,6 +59,11 @@ export interface FrameMsg {
   kind: FrameKind;
   /** The frame is `initialize`: the worker creates the upstream session with it. */
   init: boolean;
+  /**
+   * W3C trace context to send upstream (observability/trace.ts): the proxy's traceparent, then
+   * the client's tracestate if any; '' or absent = none.
+   */
+  trace?: string;
   body: string;
 }
 export interface StreamOpenMsg { t: ToWorker.StreamOpen; sid: string; dest: string }
@@ -167,6 +172,7 @@ export const MAX_RECORD_PAYLOAD = 4 * 1024;
 
 // Record tags: one character each. Fields are separated by ','; a payload is `<length>,<chars>`.
 // Session ids (minted hex) and destination names (^[a-z0-9][a-z0-9_-]*$) never contain ','.
+// A Frame's trace is a payload too: a tracestate is a comma-separated list.
 const R_FRAME = 'F';
 const R_CREDIT = 'C';
 const R_ABANDON = 'X';
@@ -179,9 +185,11 @@ const R_STREAM_END = 'Z';
 /** The record for a hot message to a worker, or undefined when it travels as an object. */
 export function encodeToWorker(m: ToWorkerMsg): string | undefined {
   switch (m.t) {
-    case ToWorker.Frame:
+    case ToWorker.Frame: {
       if (m.body.length > MAX_RECORD_PAYLOAD) return undefined;
-      return `${R_FRAME}${m.rid},${m.sid},${m.dest},${m.kind},${m.init ? 1 : 0},${m.body.length},${m.body}`;
+      const trace = m.trace ?? '';
+      return `${R_FRAME}${m.rid},${m.sid},${m.dest},${m.kind},${m.init ? 1 : 0},${trace.length},${trace}${m.body.length},${m.body}`;
+    }
     case ToWorker.Credit:
       return `${R_CREDIT}${m.rid},${m.sid},${m.dest},${m.bytes},`;
     case ToWorker.Abandon:
@@ -260,7 +268,8 @@ export function decodeToWorker(data: string | ToWorkerMsg, each: (m: ToWorkerMsg
         const dest = field(data);
         const kind = int(data) as FrameKind;
         const init = int(data) === 1;
-        each({ t: ToWorker.Frame, rid, sid, dest, kind, init, body: payload(data) });
+        const trace = payload(data);
+        each({ t: ToWorker.Frame, rid, sid, dest, kind, init, trace, body: payload(data) });
         break;
       }
       case R_CREDIT: {

@@ -8,6 +8,7 @@ import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
+import { withTrace } from '../observability/trace.js';
 import { configuredHeaders, discard, mediaType, poolFor, postFrame, streamPoolFor, upstreamError } from './http-pool.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
@@ -76,13 +77,13 @@ export class SseClient implements MessageChannel {
     }
   }
 
-  async send(json: string): Promise<void> {
+  async send(json: string, trace = ''): Promise<void> {
     if (this.state !== 'open' || this.endpoint === undefined) {
       throw new ProxyError(ErrorCode.UpstreamClosed, 'legacy SSE channel is not open');
     }
     let status: number;
     try {
-      status = await postFrame(this.endpoint, this.pool, this.postHeaders, json, this.dest.timeouts, this.posts, 'POST message');
+      status = await postFrame(this.endpoint, this.pool, withTrace(this.postHeaders, trace), json, this.dest.timeouts, this.posts, 'POST message');
     } catch (err) {
       throw this.state === 'open' ? err : new ProxyError(ErrorCode.UpstreamClosed, 'legacy SSE channel closed');
     }

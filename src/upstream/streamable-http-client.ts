@@ -11,6 +11,7 @@ import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
+import { withTrace } from '../observability/trace.js';
 import { configuredHeaders, discard, mediaType, poolFor, postFrame, streamPoolFor, upstreamError } from './http-pool.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import { Exchange, type ExchangeHost, MAX_REPLY_BYTES } from './streamable-http-exchange.js';
@@ -89,22 +90,22 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     this.buildHeaders();
   }
 
-  request(json: string, sink: ReplySink): void {
+  request(json: string, sink: ReplySink, trace = ''): void {
     if (this.state !== 'open') {
       sink.fail(this.closedError());
       return;
     }
     const isInit = this.protocolVersion === undefined && INITIALIZE_RE.test(json);
-    const ex = new Exchange(this, sink, isInit);
+    const ex = new Exchange(this, sink, isInit, trace);
     this.exchanges.add(ex);
     ex.run(json);
   }
 
-  async post(json: string): Promise<void> {
+  async post(json: string, trace = ''): Promise<void> {
     if (this.state !== 'open') throw this.closedError();
     let status: number;
     try {
-      status = await postFrame(this.url, this.pool, this.postHeaders, json, this.dest.timeouts, this.posts, 'POST');
+      status = await postFrame(this.url, this.pool, withTrace(this.postHeaders, trace), json, this.dest.timeouts, this.posts, 'POST');
     } catch (err) {
       throw this.state === 'open' ? err : this.closedError();
     }

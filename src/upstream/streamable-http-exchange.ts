@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
+import { withTrace } from '../observability/trace.js';
 import { isStaleConnection, mediaType, upstreamError } from './http-pool.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
@@ -126,6 +127,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     private readonly host: ExchangeHost,
     private readonly sink: ReplySink,
     private readonly isInit: boolean,
+    /** The request's trace context (observability/trace.ts): on the POST and any resume GET. */
+    private readonly trace = '',
   ) {
     sink.onClose?.(() => this.abandon());
   }
@@ -137,7 +140,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       host.pool.dispatch({
         path: host.path,
         method: 'POST',
-        headers: host.postHeaders,
+        headers: withTrace(host.postHeaders, this.trace),
         body: json,
         headersTimeout: host.dest.timeouts.firstByteMs,
         bodyTimeout: host.dest.timeouts.idleMs,
@@ -365,7 +368,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       host.pool.dispatch({
         path: host.path,
         method: 'GET',
-        headers: host.resumeHeaders(this.lastEventId as string),
+        headers: withTrace(host.resumeHeaders(this.lastEventId as string), this.trace),
         headersTimeout: host.dest.timeouts.firstByteMs,
         bodyTimeout: host.dest.timeouts.idleMs,
       }, this);

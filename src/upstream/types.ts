@@ -79,8 +79,10 @@ export interface MessageChannel {
   /**
    * Write one message. Resolves once handed to the OS / accepted upstream. Rejects with a
    * ProxyError if the channel is closed or the write fails. Respects backpressure (stdin drain).
+   * `trace` (observability/trace.ts): sent as traceparent/tracestate where the transport has
+   * headers (legacy SSE POSTs); stdio ignores it and forwards the body as is.
    */
-  send(json: string): Promise<void>;
+  send(json: string, trace?: string): Promise<void>;
   /**
    * Remember the client's initialize request (and its `notifications/initialized`) so that a
    * restarted child can be re-initialized before new traffic flows. The replies to those replays
@@ -115,10 +117,11 @@ export interface ExchangeClient {
    * (E_UPSTREAM_CONNECT / E_UPSTREAM_TIMEOUT / E_UPSTREAM_STATUS / E_UPSTREAM_PROTOCOL).
    * The first request of a session must be `initialize`: the client captures `Mcp-Session-Id`
    * and the negotiated protocol version from it and sends both on every later request.
+   * `trace` (observability/trace.ts) goes out as the POST's traceparent/tracestate headers.
    */
-  request(json: string, sink: ReplySink): void;
+  request(json: string, sink: ReplySink, trace?: string): void;
   /** POST a notification or a response; resolves on 2xx, rejects with a ProxyError otherwise. */
-  post(json: string): Promise<void>;
+  post(json: string, trace?: string): Promise<void>;
   /** Open the standalone GET stream if the upstream offers one (405 -> none, silently). */
   openServerStream(): Promise<void>;
   pauseServerStream(): void;

@@ -105,8 +105,11 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     return this.opened;
   }
 
-  /** Forward a request; its reply goes to `sink`. `init` marks the client's initialize. */
-  request(frame: string, init: boolean, sink: ReplySink): void {
+  /**
+   * Forward a request; its reply goes to `sink`. `init` marks the client's initialize. `trace`
+   * (observability/trace.ts) goes on HTTP upstreams' requests; stdio gets the body as it is.
+   */
+  request(frame: string, init: boolean, sink: ReplySink, trace = ''): void {
     this.lastActivity = Date.now();
     if (this.closed) return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'session has ended'));
     const env = parseEnvelope(frame);
@@ -118,13 +121,13 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
     // Both modes are tracked for the request deadline; only channel mode matches replies here.
     const now = Date.now();
     this.pending.set(key, { sink, id: env.id, started: now, deadline: now + this.dest.timeouts.requestMs });
-    if (this.exchange) return this.exchange.request(frame, sink);
+    if (this.exchange) return this.exchange.request(frame, sink, trace);
     const channel = this.channel;
     if (!channel) return sink.fail(new ProxyError(ErrorCode.Internal, 'session not opened'));
     // A client that goes away mid-call cancels it upstream (an HTTP exchange is aborted instead).
     sink.onClose?.(() => this.cancelUpstream(key, sink, 'the client disconnected'));
     if (init) channel.setReplayOnRestart?.(frame);
-    channel.send(frame).catch((err: unknown) => {
+    channel.send(frame, trace).catch((err: unknown) => {
       const p = this.pending.get(key);
       if (p && p.sink === sink) {
         this.pending.delete(key);
@@ -134,7 +137,7 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
   }
 
   /** Forward a notification or a response to a server request. */
-  oneWay(frame: string, sink: ReplySink): void {
+  oneWay(frame: string, sink: ReplySink, trace = ''): void {
     this.lastActivity = Date.now();
     this.activityAt = this.lastActivity;
     if (this.awaited.size > 0) {
@@ -142,7 +145,7 @@ export class UpstreamSession implements ChannelHandlers, ExchangeHandlers {
       if (env.kind === MsgKind.Response) this.awaited.delete(idKey(env.id));
     }
     if (this.closed) return sink.fail(new ProxyError(ErrorCode.UnknownSession, 'session has ended'));
-    const p = this.exchange ? this.exchange.post(frame) : this.channel ? this.channel.send(frame) : undefined;
+    const p = this.exchange ? this.exchange.post(frame, trace) : this.channel ? this.channel.send(frame, trace) : undefined;
     if (!p) return sink.fail(new ProxyError(ErrorCode.Internal, 'session not opened'));
     p.then(() => sink.accepted(), (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamClosed)));
   }
