@@ -10,6 +10,7 @@ import { ToWorker } from './threads/messages.js';
 import { buildApp } from './acceptor/app.js';
 import { Core } from './acceptor/core.js';
 import { chooseFront } from './acceptor/front.js';
+import { isLoopbackHost } from './acceptor/loopback.js';
 import type { Front, Listener } from './acceptor/http-types.js';
 import { type Logger, createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
@@ -49,7 +50,7 @@ const DRAIN_MS = 5000;
 
 export async function startProxy(config: ProxyConfig, opts: { log?: Logger } = {}): Promise<ProxyHandle> {
   const log = opts.log ?? createLogger(config.logLevel, { thread: 'main' });
-  const { front, why } = chooseFront();
+  const { front, why } = chooseFront(process.env, { offLoopback: !isLoopbackHost(config.listen.host) });
   const table = SessionTable.create(config.maxSessions, Math.min(MAX_WORKERS, config.workers));
   // Gauges read live state at scrape time; `core` exists by the time anything scrapes.
   const metrics: Metrics = new Metrics({

@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../src/config/load.js';
 import { authCrossFieldIssues, offLoopbackProblem, reloadAuthProblem } from '../src/config/auth-schema.js';
-import { isLoopbackHost, isSafeFetchUrl } from '../src/auth/loopback.js';
+import { isLoopbackHost } from '../src/acceptor/loopback.js';
+import { isSafeFetchUrl } from '../src/auth/loopback.js';
 import type { ProxyConfig } from '../src/config/types.js';
 import { DESTS } from './helpers/auth-config.js';
 

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { chooseFront } from '../src/acceptor/front.js';
+import { loadUwsFront } from '../src/acceptor/front-uws.js';
 import { callText, connectStreamable } from './helpers/mcp-client.js';
 import { INIT_BODY, type ServedCli, rawPost, rawSession, serveCli, stopChild, waitFor } from './helpers/proxy.js';
 
@@ -135,4 +137,16 @@ describe('both fronts refuse the same bad input with the same status', () => {
       assert.equal(n.headers.get('allow'), d.headers.get('allow'));
     });
   }
+});
+
+describe('which front serves off loopback', () => {
+  test('bound off loopback, auto picks node:http (it answers malformed HTTP); MITHRIL_FRONT=uws overrides', () => {
+    const off = chooseFront({ MITHRIL_FRONT: '' }, { offLoopback: true });
+    assert.equal(off.front.kind, 'node');
+    assert.match(off.why, /off loopback/);
+    const on = chooseFront({ MITHRIL_FRONT: '' }, { offLoopback: false });
+    assert.equal(on.front.kind, loadUwsFront().ok ? 'uws' : 'node');
+    if (loadUwsFront().ok) assert.equal(chooseFront({ MITHRIL_FRONT: 'uws' }, { offLoopback: true }).front.kind, 'uws');
+    assert.throws(() => chooseFront({ MITHRIL_FRONT: 'fast' }), /auto, uws or node/);
+  });
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { configFromYaml, waitFor } from './helpers/proxy.js';
 import { ErrorCode } from '../src/errors.js';
 import {
   BATCH_FLUSH_CHARS, FrameKind, MAX_RECORD_PAYLOAD, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg,
@@ -104,4 +105,25 @@ test('batches cross a real MessagePort intact', async () => {
   await done;
   port1.close();
   assert.deepEqual(got, sent);
+});
+
+test('a corrupt batch reaching a real worker thread is dropped; the thread and its sessions live on', async () => {
+  const config = configFromYaml(`log_level: silent\ndestinations:\n  d: { transport: streamable_http, url: "http://127.0.0.1:1/mcp" }\n`);
+  const worker = new Worker(new URL('../workers/session-worker.js', import.meta.url), { workerData: { index: 0, config } });
+  let exited = false;
+  worker.on('exit', () => (exited = true));
+  const seen: ToMainMsg[] = [];
+  worker.on('message', (d: string | ToMainMsg) => decodeToMain(d, (m) => seen.push(m)));
+  try {
+    await waitFor(() => seen.some((m) => m.t === ToMain.Ready), 10_000, 'worker ready');
+    // Records no Outbox writes: an unknown tag, a truncated Frame, a non-numeric rid.
+    worker.postMessage('Q1,');
+    worker.postMessage('F12,abc');
+    worker.postMessage('Xnot-a-number,');
+    worker.postMessage({ t: ToWorker.StatsRequest, rid: 77 });
+    await waitFor(() => seen.some((m) => m.t === ToMain.Stats && m.rid === 77), 10_000, 'the worker to answer after the corrupt batches');
+    assert.equal(exited, false);
+  } finally {
+    await worker.terminate();
+  }
 });

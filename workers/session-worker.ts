@@ -8,7 +8,7 @@ import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
 import { createLogger } from '../src/observability/log.js';
 import { workerStats } from '../src/observability/worker-stats.js';
 import {
-  FrameKind, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain,
+  FrameKind, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain, receive,
 } from '../src/threads/messages.js';
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
@@ -131,6 +131,11 @@ function onMessage(m: ToWorkerMsg): void {
   }
 }
 
-port.on('message', (data: string | ToWorkerMsg) => decodeToWorker(data, onMessage));
+/** Faults in the listener are logged (rate-limited), never thrown: the thread and its sessions live on. */
+let faults = 0;
+const fault = (err: unknown): void => {
+  if (faults++ % 100 === 0) log.error({ err: err instanceof Error ? err.message : String(err), faults }, 'thread message dropped: corrupt batch or handler fault');
+};
+port.on('message', (data: string | ToWorkerMsg) => receive(decodeToWorker, data, onMessage, fault));
 
 post({ t: ToMain.Ready, worker: init.index });

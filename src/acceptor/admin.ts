@@ -16,10 +16,10 @@
  * presented, and the time taken does not depend on how much of the token matched.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import type { AdminConfig } from '../config/types.js';
 import { sessionTag } from '../observability/session-tag.js';
 import type { Core } from './core.js';
+import { loopbackIp } from './loopback.js';
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { writeResponse } from './http-util.js';
 
@@ -36,16 +36,6 @@ export interface DetailsPolicy {
 export const ADMIN_MAX_LIST = 10_000;
 const ADMIN_DEFAULT_LIST = 1000;
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** 127.0.0.0/8, ::1, and their IPv4-mapped forms (::ffff:127.0.0.1). Anything unparsable is not. */
-export function isLoopback(address: string): boolean {
-  const v = isIP(address);
-  if (v === 0) return false;
-  return LOOPBACK.check(address, v === 4 ? 'ipv4' : 'ipv6');
-}
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -80,7 +70,7 @@ export function detailsAllowed(policy: DetailsPolicy, remoteAddress: string, aut
     case 'public':
       return true;
     case 'loopback':
-      return isLoopback(remoteAddress) || adminTokenMatches(policy, authorization);
+      return loopbackIp(remoteAddress) || adminTokenMatches(policy, authorization);
     case 'token':
       return adminTokenMatches(policy, authorization);
   }

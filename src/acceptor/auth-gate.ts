@@ -7,6 +7,7 @@
  * the hot path); only a JWT seen for the first time is a promise, and the route goes on inside
  * `res.cork` once it settles (a POST reads its body meanwhile, see `bufferBody`).
  */
+import { isServedName } from '../config/served.js';
 import { authFailHeaders, isPending, type AuthFail, type AuthOk, type AuthResult } from '../auth/authenticator.js';
 import { ErrorCode } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
@@ -63,7 +64,7 @@ export function gate(core: Core, res: HttpResponse, st: Abortable, dest: string,
   logRefusal: (status: number, note: string) => void, next: (ok: AuthOk) => void): void {
   const decide = (r: AuthResult): void => {
     if (!r.ok) return logRefusal(writeAuthFail(core, res, r), r.code);
-    if (!Object.hasOwn(core.config.destinations, dest)) return logRefusal(writeUnknownDestination(res, dest), ErrorCode.UnknownDestination);
+    if (!isServedName(core.config, dest)) return logRefusal(writeUnknownDestination(res, dest), ErrorCode.UnknownDestination);
     next(r);
   };
   if (!isPending(auth)) return decide(auth);

@@ -1,6 +1,7 @@
 /**
- * What counts as loopback, decided by IP parsing (net.isIP / net.BlockList), shared by the Origin
- * and Host checks so both agree. `0.0.0.0` and `::` are not loopback: they are "any address" and a
+ * What counts as loopback, decided by IP parsing (net.isIP / net.BlockList), never a string
+ * prefix (`127.attacker.net` is a hostname): the one rule for the Origin and Host checks, the
+ * admin endpoints' remote address, the off-loopback start rule and the front choice. `0.0.0.0` and `::` are not loopback: they are "any address" and a
  * page served from them must not be trusted like a local one.
  */
 import { BlockList, isIP } from 'node:net';
@@ -21,7 +22,7 @@ export function loopbackIp(host: string): boolean {
   return LOOPBACK.check(h, v === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** A listen address that only this machine can reach. */
-export function isLoopbackListen(host: string): boolean {
-  return host === 'localhost' || loopbackIp(host);
+/** A host (listen.host, a URL's hostname) that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host.toLowerCase() === 'localhost' || loopbackIp(host);
 }

@@ -25,9 +25,11 @@ export function startSession(core: Core, ok: AuthOk, dest: string, remote: strin
   if (over) return { ok: false, auth: over };
   const worker = core.supervisor.pick();
   if (worker < 0 || !core.hasRoom(worker)) return { ok: false, auth: null, code: ErrorCode.Overloaded, message: 'proxy is at capacity, retry shortly' };
-  const d = core.config.destinations[dest]!;
-  const stdio = d.transport === 'stdio';
-  if (stdio) {
+  // A virtual server's members are started by the worker's aggregator; they are not in the child
+  // budget yet (README, "A budget for children").
+  const d = Object.hasOwn(core.config.destinations, dest) ? core.config.destinations[dest] : undefined;
+  const stdio = d?.transport === 'stdio';
+  if (d?.transport === 'stdio') {
     const room = roomForChild(core.store.all(), dest, d.stdio.maxChildren, core.config.limits.maxChildren);
     if (!room.ok) {
       core.metrics.reject('child-budget');

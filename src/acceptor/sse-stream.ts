@@ -102,6 +102,11 @@ export class SseStream {
     this.slowTimer.unref();
     res.onWritable(() => {
       if (this.done) return true;
+      // uWS v20.30 calls this when the socket can take more, but sends what it still buffers
+      // only on the next write: without one, the tail of a large event sat there until the next
+      // keep-alive comment (~3.9 MB of a 5 MB message for 15 s). An empty write flushes it
+      // (node:http ignores it). Corked: uWS flushes on uncork.
+      res.cork(() => res.write(''));
       this.holding = false;
       this.heldBytes = 0;
       clearTimeout(this.slowTimer);

@@ -4,7 +4,8 @@
  * are readable in one place. Messages never echo a token, resolved or not.
  */
 import { z } from 'zod';
-import { isLoopbackHost, isSafeFetchUrl } from '../auth/loopback.js';
+import { isLoopbackHost } from '../acceptor/loopback.js';
+import { isSafeFetchUrl } from '../auth/loopback.js';
 import type { AuthConfig, ClientLimitsConfig, JwtConfig, StaticClient } from './types.js';
 import type { RawIssue, ResolveContext } from './schema.js';
 

@@ -217,73 +217,84 @@ export function encodeToMain(m: ToMainMsg): string | undefined {
   }
 }
 
-/** Decoder cursor: records are parsed left to right, one batch at a time, on one thread. */
-let at = 0;
-
-function corrupt(): ProxyError {
-  return new ProxyError(ErrorCode.Internal, `corrupt thread message batch at ${at}`);
+/**
+ * A decoder's position in one batch. Local to each decode call (not module state), so nothing a
+ * message handler does can disturb the batch being read.
+ */
+interface Cursor {
+  readonly s: string;
+  at: number;
 }
 
-/** A (possibly negative) decimal integer at `at`, then its ',' terminator. */
-function int(s: string): number {
-  let c = s.charCodeAt(at);
-  const neg = c === 0x2d; /* - */
-  if (neg) c = s.charCodeAt(++at);
+function corrupt(c: Cursor): ProxyError {
+  return new ProxyError(ErrorCode.Internal, `corrupt thread message batch at ${c.at}`);
+}
+
+/** A (possibly negative) decimal integer at the cursor, then its ',' terminator. */
+function int(c: Cursor): number {
+  const s = c.s;
+  let at = c.at;
+  let ch = s.charCodeAt(at);
+  const neg = ch === 0x2d; /* - */
+  if (neg) ch = s.charCodeAt(++at);
   let v = 0;
-  while (c !== 0x2c /* , */) {
-    if (!(c >= 0x30 && c <= 0x39)) throw corrupt();
-    v = v * 10 + (c - 0x30);
-    c = s.charCodeAt(++at);
+  while (ch !== 0x2c /* , */) {
+    if (!(ch >= 0x30 && ch <= 0x39)) {
+      c.at = at;
+      throw corrupt(c);
+    }
+    v = v * 10 + (ch - 0x30);
+    ch = s.charCodeAt(++at);
   }
-  at++;
+  c.at = at + 1;
   return neg ? -v : v;
 }
 
-function field(s: string): string {
-  const end = s.indexOf(',', at);
-  if (end < 0) throw corrupt();
-  const v = s.slice(at, end);
-  at = end + 1;
+function field(c: Cursor): string {
+  const end = c.s.indexOf(',', c.at);
+  if (end < 0) throw corrupt(c);
+  const v = c.s.slice(c.at, end);
+  c.at = end + 1;
   return v;
 }
 
-function payload(s: string): string {
-  const n = int(s);
-  if (at + n > s.length) throw corrupt();
-  const v = s.slice(at, at + n);
-  at += n;
+function payload(c: Cursor): string {
+  const n = int(c);
+  if (c.at + n > c.s.length) throw corrupt(c);
+  const v = c.s.slice(c.at, c.at + n);
+  c.at += n;
   return v;
 }
 
 /** Hand every message of a batch (a string) or a lone object message to `each`, in order. */
 export function decodeToWorker(data: string | ToWorkerMsg, each: (m: ToWorkerMsg) => void): void {
   if (typeof data !== 'string') return each(data);
-  at = 0;
-  while (at < data.length) {
-    const tag = data[at++];
+  const c: Cursor = { s: data, at: 0 };
+  while (c.at < data.length) {
+    const tag = data[c.at++];
     switch (tag) {
       case R_FRAME: {
-        const rid = int(data);
-        const sid = field(data);
-        const dest = field(data);
-        const kind = int(data) as FrameKind;
-        const init = int(data) === 1;
-        const trace = payload(data);
-        each({ t: ToWorker.Frame, rid, sid, dest, kind, init, trace, body: payload(data) });
+        const rid = int(c);
+        const sid = field(c);
+        const dest = field(c);
+        const kind = int(c) as FrameKind;
+        const init = int(c) === 1;
+        const trace = payload(c);
+        each({ t: ToWorker.Frame, rid, sid, dest, kind, init, trace, body: payload(c) });
         break;
       }
       case R_CREDIT: {
-        const rid = int(data);
-        const sid = field(data);
-        const dest = field(data);
-        each({ t: ToWorker.Credit, rid, sid, dest, bytes: int(data) });
+        const rid = int(c);
+        const sid = field(c);
+        const dest = field(c);
+        each({ t: ToWorker.Credit, rid, sid, dest, bytes: int(c) });
         break;
       }
       case R_ABANDON:
-        each({ t: ToWorker.Abandon, rid: int(data) });
+        each({ t: ToWorker.Abandon, rid: int(c) });
         break;
       default:
-        throw corrupt();
+        throw corrupt(c);
     }
   }
 }
@@ -291,32 +302,56 @@ export function decodeToWorker(data: string | ToWorkerMsg, each: (m: ToWorkerMsg
 /** Hand every message of a batch (a string) or a lone object message to `each`, in order. */
 export function decodeToMain(data: string | ToMainMsg, each: (m: ToMainMsg) => void): void {
   if (typeof data !== 'string') return each(data);
-  at = 0;
-  while (at < data.length) {
-    const tag = data[at++];
+  const c: Cursor = { s: data, at: 0 };
+  while (c.at < data.length) {
+    const tag = data[c.at++];
     switch (tag) {
       case R_JSON: {
-        const rid = int(data);
-        each({ t: ToMain.Json, rid, body: payload(data) });
+        const rid = int(c);
+        each({ t: ToMain.Json, rid, body: payload(c) });
         break;
       }
       case R_EVENT: {
-        const rid = int(data);
-        each({ t: ToMain.Event, rid, data: payload(data) });
+        const rid = int(c);
+        each({ t: ToMain.Event, rid, data: payload(c) });
         break;
       }
       case R_ACCEPTED:
-        each({ t: ToMain.Accepted, rid: int(data) });
+        each({ t: ToMain.Accepted, rid: int(c) });
         break;
       case R_STREAM_START:
-        each({ t: ToMain.StreamStart, rid: int(data) });
+        each({ t: ToMain.StreamStart, rid: int(c) });
         break;
       case R_STREAM_END:
-        each({ t: ToMain.StreamEnd, rid: int(data) });
+        each({ t: ToMain.StreamEnd, rid: int(c) });
         break;
       default:
-        throw corrupt();
+        throw corrupt(c);
     }
+  }
+}
+
+/**
+ * The body of a thread's message listener. A corrupt batch, or a handler that throws on one
+ * message, is reported to `fault` and never thrown: thrown inside the listener it would end the
+ * thread (a worker with every session on it; on main, the process). Messages decoded before a
+ * corrupt record are delivered; the rest of that batch is dropped (their exchanges then fail by
+ * their deadlines, as for any lost reply).
+ */
+export function receive<M>(
+  decode: (data: string | M, each: (m: M) => void) => void,
+  data: string | M, each: (m: M) => void, fault: (err: unknown) => void,
+): void {
+  try {
+    decode(data, (m) => {
+      try {
+        each(m);
+      } catch (err) {
+        fault(err);
+      }
+    });
+  } catch (err) {
+    fault(err);
   }
 }
 

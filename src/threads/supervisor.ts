@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ProxyConfig } from '../config/types.js';
-import { Outbox, type ToMainMsg, ToMain, type ToWorkerMsg, type WorkerInit, decodeToMain, encodeToWorker } from './messages.js';
+import { Outbox, type ToMainMsg, ToMain, type ToWorkerMsg, type WorkerInit, decodeToMain, encodeToWorker, receive } from './messages.js';
 import type { SessionTable } from './session-table.js';
 
 const WORKER_URL = new URL('../../workers/session-worker.js', import.meta.url);
@@ -159,7 +159,11 @@ export class Supervisor {
         }
         this.hooks.message(index, msg);
       };
-      worker.on('message', (data: string | ToMainMsg) => decodeToMain(data, deliver));
+      let faults = 0;
+      const fault = (err: unknown): void => {
+        if (faults++ % 100 === 0) this.log.error({ worker: index, err: err instanceof Error ? err.message : String(err), faults }, 'thread message dropped: corrupt batch or handler fault');
+      };
+      worker.on('message', (data: string | ToMainMsg) => receive(decodeToMain, data, deliver, fault));
       worker.on('error', (err) => {
         cause = err.stack ?? err.message;
       });
