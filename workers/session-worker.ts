@@ -8,11 +8,12 @@ import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
 import { createLogger } from '../src/observability/log.js';
 import { workerStats } from '../src/observability/worker-stats.js';
 import {
-  FrameKind, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain,
+  FrameKind, type Frame2026Msg, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain,
 } from '../src/threads/messages.js';
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
+import { SessionlessHttp } from '../src/upstream/sessionless-http.js';
 import type { SessionOutput } from '../src/upstream/upstream-session.js';
 
 const port = parentPort;
@@ -37,6 +38,8 @@ const out: SessionOutput = {
   childDown: (pid) => post({ t: ToMain.ChildDown, pid }),
 };
 const registry = new Registry(out, log);
+/** 2026-07-28 pass-through: session-less requests to 2026 upstreams. */
+const sessionless = new SessionlessHttp();
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -84,10 +87,24 @@ function onFrame(m: FrameMsg): void {
   }, (err: unknown) => sink.fail(asProxyError(err)));
 }
 
+function onFrame2026(m: Frame2026Msg): void {
+  const sink = new ThreadSink(m.rid, outbox, dropSink);
+  sinks.set(m.rid, sink);
+  const dest = destination(m.dest);
+  // The acceptor checked the era; a reload may have changed it since.
+  if (!dest || dest.transport !== 'streamable_http' || dest.protocol !== '2026') {
+    return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `destination ${m.dest} is not a 2026-07-28 upstream`));
+  }
+  sink.timed(workerStats.latency(dest.name, dest.transport));
+  sessionless.request(dest, m.body, m.headers, m.long, sink);
+}
+
 function onMessage(m: ToWorkerMsg): void {
   switch (m.t) {
     case ToWorker.Frame:
       return onFrame(m);
+    case ToWorker.Frame2026:
+      return onFrame2026(m);
     case ToWorker.StreamOpen:
       return registry.get(m.sid, m.dest)?.openServerStream();
     case ToWorker.Credit:
@@ -99,6 +116,7 @@ function onMessage(m: ToWorkerMsg): void {
       registry.evictSession(m.sid, m.dest).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
     case ToWorker.EndAll:
+      sessionless.closeAll();
       registry.closeAll(5000).then(closeAllPools).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
     case ToWorker.StatsRequest:

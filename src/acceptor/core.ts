@@ -8,7 +8,7 @@ import type { ProxyConfig } from '../config/types.js';
 import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
-import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import { FrameKind, type Frame2026Msg, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
@@ -99,12 +99,19 @@ export class Core implements ReplyHost, SupervisorHooks {
   }
 
   /** Hand one frame to the session's worker; `reply` receives what comes back. */
-  forward(reply: Reply, kind: FrameKind, init: boolean, body: string): void {
+  forward(reply: Reply & { readonly session: DownSession }, kind: FrameKind, init: boolean, body: string): void {
     const s = reply.session;
     s.lastSeen = Date.now();
     this.replies.set(reply.rid, reply);
     this.supervisor.addInflight(reply.worker, 1);
     this.supervisor.post(reply.worker, { t: ToWorker.Frame, rid: reply.rid, sid: s.sid, dest: s.dest, kind, init, body });
+  }
+
+  /** Hand a 2026 (session-less) request to `reply.worker`; `reply` receives what comes back. */
+  forward2026(reply: Reply, msg: Omit<Frame2026Msg, 't' | 'rid' | 'dest'>): void {
+    this.replies.set(reply.rid, reply);
+    this.supervisor.addInflight(reply.worker, 1);
+    this.supervisor.post(reply.worker, { t: ToWorker.Frame2026, rid: reply.rid, dest: reply.dest, ...msg });
   }
 
   openServerStream(s: DownSession): void {
@@ -175,17 +182,18 @@ export class Core implements ReplyHost, SupervisorHooks {
       this.supervisor.addInflight(r.worker, -1);
     }
     const ms = Date.now() - r.started;
-    this.metrics.request(r.session.dest, r.method, status, ms);
-    this.log.info({ dest: r.session.dest, sid: r.session.sid, method: r.method, status, ms, bytes: r.bytes }, 'request');
+    this.metrics.request(r.dest, r.method, status, ms);
+    if (r.session) this.log.info({ dest: r.dest, sid: r.session.sid, method: r.method, status, ms, bytes: r.bytes }, 'request');
+    else this.log.info({ dest: r.dest, era: '2026', worker: r.worker, method: r.method, status, ms, bytes: r.bytes }, 'request');
   }
 
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
-  logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string): void {
+  logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string, era?: '2026'): void {
     const ms = Date.now() - started;
     this.metrics.request(dest, method, status, ms);
     if (status >= 400) this.metrics.reject(note);
     if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
-    this.log.info({ dest, sid: sid || undefined, method, status, ms, note }, 'request');
+    this.log.info({ dest, sid: sid || undefined, era, method, status, ms, note }, 'request');
   }
 
   slowReaderCut(dest: string): void {

@@ -12,6 +12,7 @@ import { frameProblem } from './frame-check.js';
 import { acceptsBoth, acceptsSse, isJsonContentType, readBody, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { PostReply } from './replies.js';
 import { SseStream } from './sse-stream.js';
+import { captureMcpHeaders, handlePost2026, isModernVersion, refuseModernGetDelete } from './streamable-http-2026.js';
 
 /** Revisions whose Streamable HTTP rules this acceptor implements. */
 export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
@@ -20,7 +21,8 @@ const ALLOW_GET_LESS = { allow: 'POST, DELETE' };
 
 interface PostState {
   aborted: boolean;
-  reply: PostReply | null;
+  /** A PostReply, or a 2026 SessionlessPostReply (streamable-http-2026.ts). */
+  reply: { onAborted(): void } | null;
 }
 
 export function handlePost(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
@@ -29,6 +31,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
   const sidHeader = req.getHeader('mcp-session-id');
   const version = req.getHeader('mcp-protocol-version');
   const started = Date.now();
+  // 2026-07-28 (streamable-http-2026.ts): its Mcp-* headers must be copied before the body arrives.
+  const modern = isModernVersion(version) ? captureMcpHeaders(req) : undefined;
   const st: PostState = { aborted: false, reply: null };
   res.onAborted(() => {
     st.aborted = true;
@@ -40,7 +44,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
   };
   if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
   if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
-  if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
+  if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version) && !modern) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
 
   readBody(res, core.config.limits.maxBodyBytes, (body) => {
     if (st.aborted) return;
@@ -54,6 +58,7 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     const bad = frameProblem(env);
     // The id is echoed whenever the scanner found a usable one (null for a parse error).
     if (bad) return late(bad.code, bad.message, env);
+    if (handlePost2026(core, { dest, res, st, env, body, version, hasSessionId: !!sidHeader, headers: modern, started })) return;
 
     if (isInitialize(env)) {
       if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env);
@@ -87,6 +92,7 @@ export function handleGet(core: Core, dest: string, res: HttpResponse, req: Http
   const sid = req.getHeader('mcp-session-id');
   const started = Date.now();
   let stream: SseStream | null = null;
+  if (refuseModernGetDelete(core, dest, res, req, 'GET')) return;
   res.onAborted(() => stream?.aborted());
   const reject = (code: ErrorCode, message: string, headers?: Record<string, string>): void => {
     const status = writeError(res, code, message, null, headers);
@@ -115,6 +121,7 @@ export function handleGet(core: Core, dest: string, res: HttpResponse, req: Http
 export function handleDelete(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
   const sid = req.getHeader('mcp-session-id');
   const started = Date.now();
+  if (refuseModernGetDelete(core, dest, res, req, 'DELETE')) return;
   const st = { aborted: false };
   res.onAborted(() => {
     st.aborted = true;
