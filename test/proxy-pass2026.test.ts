@@ -174,6 +174,12 @@ describe('2026-07-28 pass-through to a 2026 upstream', () => {
     assert.equal(noHeader.status, 400);
     assert.equal((await rpc(noHeader)).error?.code, -32020);
     for (const id of ['nm', 'p', 'nh']) assert.equal(recordsWithId(id), 0);
+    // 2026 defines no client notifications on HTTP: acknowledged by the proxy, not forwarded.
+    const before = up.requests.length;
+    const note = await post2026(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/whatever' }), headers2026('notifications/whatever'));
+    assert.equal(note.status, 202);
+    await note.arrayBuffer();
+    assert.equal(up.requests.length, before);
   });
 
   test('resources/read and prompts/get by Mcp-Name, including a non-ASCII name in base64', async () => {
@@ -256,6 +262,28 @@ describe('2026-07-28 pass-through to a 2026 upstream', () => {
     assert.equal(note.params._meta['io.modelcontextprotocol/subscriptionId'], 'L1');
     ac.abort();
     await waitFor(() => up.listenStreams() === 0, 10_000, 'upstream listen stream closed after the client left');
+  });
+
+  test('a listen stream well past the credit window keeps flowing (credit is paid back for session-less replies)', async () => {
+    const ac = new AbortController();
+    const res = await post2026(url, body2026('L2', 'subscriptions/listen', { notifications: { promptsListChanged: true } }),
+      headers2026('subscriptions/listen'), ac.signal);
+    assert.equal(res.status, 200);
+    const reader = new SseReader(res);
+    assert.equal(((await reader.next()) as { method: string }).method, 'notifications/subscriptions/acknowledged');
+    await waitFor(() => up.listenStreams() === 1, 5000, 'upstream listen stream');
+    // ~140 characters each: 12000 of them are ~1.6 MiB, past the 1 MiB window (threads/flow.ts).
+    const total = 12_000;
+    for (let sent = 0; sent < total; sent += 1000) {
+      for (let k = 0; k < 1000; k++) up.notify('prompts');
+      await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; i < total; i++) {
+      const m = (await reader.next(30_000)) as { method: string } | null;
+      assert.equal(m?.method, 'notifications/prompts/list_changed', `message ${i}`);
+    }
+    ac.abort();
+    await waitFor(() => up.listenStreams() === 0, 10_000, 'upstream listen stream closed');
   });
 
   test('closing a streamed tools/call cancels it upstream (the upstream records the cancellation)', async () => {
