@@ -8,6 +8,7 @@
  * destination gets 400 -32022 listing the session revisions; the request log line says era 2026.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -41,6 +42,15 @@ destinations:
   old:
     transport: streamable_http
     url: ${legacy.url}
+  brief:
+    transport: streamable_http
+    url: ${up.url}
+    protocol: 2026
+    timeouts: { request_ms: 400 }
+  gone:
+    transport: streamable_http
+    url: http://127.0.0.1:${await closedPort()}/mcp
+    protocol: 2026
 `;
   const config = configFromYaml(yaml);
   const sink = new Writable({
@@ -66,6 +76,15 @@ after(async () => {
   await up.close();
   await legacy.close();
 });
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 
 /** Per-worker count of upstream replies for the 2026 destination (worker stats latency histograms). */
 async function servedCounts(): Promise<number[]> {
@@ -296,6 +315,38 @@ describe('2026-07-28 pass-through to a 2026 upstream', () => {
     assert.equal(progress.method, 'notifications/progress');
     ac.abort();
     await waitFor(() => up.cancelled.includes('slow1'), 10_000, 'upstream saw the stream close');
+  });
+
+  test('request_ms bounds a 2026 call (504-class -31001 on its stream, cancelled upstream); subscriptions/listen is exempt', async () => {
+    const briefUrl = `${proxy.url}/brief/mcp`;
+    const ac = new AbortController();
+    const listen = await post2026(briefUrl, body2026('L3', 'subscriptions/listen', { notifications: { resourcesListChanged: true } }),
+      headers2026('subscriptions/listen'), ac.signal);
+    const lr = new SseReader(listen);
+    assert.equal(((await lr.next()) as { method: string }).method, 'notifications/subscriptions/acknowledged');
+
+    const res = await post2026(briefUrl, body2026('slow2', 'tools/call', { name: 'slow', arguments: { steps: 100, delayMs: 50 } }), headers2026('tools/call', 'slow'));
+    assert.equal(res.status, 200, 'the stream had started');
+    const last = (await new SseReader(res).next(10_000)) as Rpc;
+    assert.equal(last.id, 'slow2');
+    assert.equal(last.error?.code, -31001);
+    assert.equal(last.error?.data?.code, 'E_UPSTREAM_TIMEOUT');
+    await waitFor(() => up.cancelled.includes('slow2'), 10_000, 'upstream saw the timed-out call cancelled');
+
+    // The listen stream outlived request_ms (400 ms) and still delivers.
+    assert.ok(up.notify('resources') >= 1);
+    assert.equal(((await lr.next()) as { method: string }).method, 'notifications/resources/list_changed');
+    ac.abort();
+    await waitFor(() => up.listenStreams() === 0, 10_000, 'listen closed');
+  });
+
+  test('an unreachable 2026 upstream: 502 with -31001 and the request id', async () => {
+    const res = await post2026(`${proxy.url}/gone/mcp`, body2026('g1', 'tools/list'), headers2026('tools/list'));
+    assert.equal(res.status, 502);
+    const j = await rpc(res);
+    assert.equal(j.id, 'g1');
+    assert.equal(j.error?.code, -31001);
+    assert.equal(j.error?.data?.code, 'E_UPSTREAM_CONNECT');
   });
 
   test('GET and DELETE with a 2026 MCP-Protocol-Version: 405 Allow: POST', async () => {
