@@ -8,11 +8,12 @@ import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
 import { createLogger } from '../src/observability/log.js';
 import { workerStats } from '../src/observability/worker-stats.js';
 import {
-  FrameKind, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain, receive,
+  FrameKind, type Frame2026Msg, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain, receive,
 } from '../src/threads/messages.js';
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
+import { SessionlessHttp } from '../src/upstream/sessionless-http.js';
 import type { SessionOutput } from '../src/upstream/upstream-session.js';
 import { Aggregator } from '../src/virtual/aggregator.js';
 
@@ -40,6 +41,8 @@ const out: SessionOutput = {
 const registry = new Registry(out, log);
 // Virtual servers: one downstream session fans out to one upstream session per member (src/virtual/).
 const aggregator = new Aggregator({ registry, config: () => config, out, log });
+/** 2026-07-28 pass-through: session-less requests to 2026 upstreams. */
+const sessionless = new SessionlessHttp();
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -90,10 +93,24 @@ function onFrame(m: FrameMsg): void {
   }, (err: unknown) => sink.fail(asProxyError(err)));
 }
 
+function onFrame2026(m: Frame2026Msg): void {
+  const sink = new ThreadSink(m.rid, outbox, dropSink);
+  sinks.set(m.rid, sink);
+  const dest = destination(m.dest);
+  // The acceptor checked the era; a reload may have changed it since.
+  if (!dest || dest.transport !== 'streamable_http' || dest.protocol !== '2026') {
+    return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `destination ${m.dest} is not a 2026-07-28 upstream`));
+  }
+  sink.timed(workerStats.latency(dest.name, dest.transport));
+  sessionless.request(dest, m.body, m.headers, m.long, sink);
+}
+
 function onMessage(m: ToWorkerMsg): void {
   switch (m.t) {
     case ToWorker.Frame:
       return onFrame(m);
+    case ToWorker.Frame2026:
+      return onFrame2026(m);
     case ToWorker.StreamOpen:
       if (aggregator.has(m.sid)) return aggregator.openServerStream(m.sid);
       return registry.get(m.sid, m.dest)?.openServerStream();
@@ -112,6 +129,7 @@ function onMessage(m: ToWorkerMsg): void {
       return;
     case ToWorker.EndAll:
       aggregator.clear();
+      sessionless.closeAll();
       registry.closeAll(5000).then(closeAllPools).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
     case ToWorker.StatsRequest:

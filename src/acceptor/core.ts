@@ -11,7 +11,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { sessionTag } from '../observability/session-tag.js';
 import { spanIdOf, startedTrace, traceIdOf } from '../observability/trace.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
-import { FrameKind, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import { FrameKind, type Frame2026Msg, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
@@ -153,7 +153,7 @@ export class Core implements ReplyHost, SupervisorHooks {
    * `trace` is what goes upstream (observability/trace.ts upstreamTrace); without one, the proxy
    * starts a trace.
    */
-  forward(reply: Reply, kind: FrameKind, init: boolean, body: string, trace: string = startedTrace()): void {
+  forward(reply: Reply & { readonly session: DownSession }, kind: FrameKind, init: boolean, body: string, trace: string = startedTrace()): void {
     const s = reply.session;
     s.lastSeen = Date.now();
     reply.holdsSlot = kind === FrameKind.Request;
@@ -161,6 +161,13 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.replies.set(reply.rid, reply);
     this.supervisor.addInflight(reply.worker, 1);
     this.supervisor.post(reply.worker, { t: ToWorker.Frame, rid: reply.rid, sid: s.sid, dest: s.dest, kind, init, trace, body });
+  }
+
+  /** Hand a 2026 (session-less) request to `reply.worker`; `reply` receives what comes back. */
+  forward2026(reply: Reply, msg: Omit<Frame2026Msg, 't' | 'rid' | 'dest'>): void {
+    this.replies.set(reply.rid, reply);
+    this.supervisor.addInflight(reply.worker, 1);
+    this.supervisor.post(reply.worker, { t: ToWorker.Frame2026, rid: reply.rid, dest: reply.dest, ...msg });
   }
 
   openServerStream(s: DownSession): void {
@@ -232,27 +239,27 @@ export class Core implements ReplyHost, SupervisorHooks {
       this.supervisor.addInflight(r.worker, -1);
       if (r.holdsSlot) {
         r.holdsSlot = false;
-        r.session.inflight.release();
+        r.session?.inflight.release();
       }
     }
     const ms = Date.now() - r.started;
-    this.metrics.request(r.session.dest, r.method, status, ms);
+    this.metrics.request(r.dest, r.method, status, ms);
     // trace: the W3C trace-id; span: the proxy's span, the parent-id the upstream saw.
     const t = r.trace;
-    this.log.info({
-      dest: r.session.dest, session: r.session.tag, method: r.method, status, ms, bytes: r.bytes,
-      trace: t === '' ? undefined : traceIdOf(t), span: t === '' ? undefined : spanIdOf(t),
-    }, 'request');
+    const trace = t === '' ? undefined : traceIdOf(t);
+    const span = t === '' ? undefined : spanIdOf(t);
+    if (r.session) this.log.info({ dest: r.dest, session: r.session.tag, method: r.method, status, ms, bytes: r.bytes, trace, span }, 'request');
+    else this.log.info({ dest: r.dest, era: '2026', worker: r.worker, method: r.method, status, ms, bytes: r.bytes, trace, span }, 'request');
   }
 
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
-  logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string): void {
+  logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string, era?: '2026'): void {
     const ms = Date.now() - started;
     this.metrics.request(dest, method, status, ms);
     if (status >= 400) this.metrics.reject(note);
     if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
     // The tag, never the id: a session id is a bearer credential for its session.
-    this.log.info({ dest, session: sid ? sessionTag(sid) : undefined, method, status, ms, note }, 'request');
+    this.log.info({ dest, session: sid ? sessionTag(sid) : undefined, era, method, status, ms, note }, 'request');
   }
 
   slowReaderCut(dest: string): void {

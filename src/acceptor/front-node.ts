@@ -65,6 +65,10 @@ class NodeRequest implements HttpRequest {
     if (v === undefined) return '';
     return Array.isArray(v) ? v.join(', ') : v;
   }
+  forEach(cb: (name: string, value: string) => void): void {
+    const raw = this.raw.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) cb(raw[i]!.toLowerCase(), raw[i + 1]!);
+  }
   getMethod(): string {
     return (this.raw.method ?? '').toLowerCase();
   }

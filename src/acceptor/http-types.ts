@@ -14,6 +14,11 @@
 export interface HttpRequest {
   /** Lower-case header name; '' when absent. */
   getHeader(lowerCaseName: string): string;
+  /**
+   * Every header, lower-case name, one call per occurrence (uWS's own; node:http over rawHeaders),
+   * for the 2026 pass-through, which must forward Mcp-* headers it does not know by name.
+   */
+  forEach(cb: (lowerCaseName: string, value: string) => void): void;
   /** Upper- or lower-case as the front reports it; compare case-insensitively. */
   getMethod(): string;
   getParameter(index: number): string;

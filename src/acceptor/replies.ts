@@ -30,7 +30,9 @@ export interface ReplyHost {
 export abstract class Reply {
   readonly rid: number;
   readonly worker: number;
-  readonly session: DownSession;
+  /** undefined for a 2026-07-28 reply (session-less: replies-2026.ts); session-era replies narrow it. */
+  readonly session: DownSession | undefined;
+  readonly dest: string;
   readonly method: string | undefined;
   readonly started = Date.now();
   bytes = 0;
@@ -40,11 +42,13 @@ export abstract class Reply {
   trace = '';
   protected readonly host: ReplyHost;
 
-  constructor(host: ReplyHost, rid: number, worker: number, session: DownSession, method: string | undefined) {
+  /** `target`: the downstream session, or (session-less) the destination name. */
+  constructor(host: ReplyHost, rid: number, worker: number, target: DownSession | string, method: string | undefined) {
     this.host = host;
     this.rid = rid;
     this.worker = worker;
-    this.session = session;
+    this.session = typeof target === 'string' ? undefined : target;
+    this.dest = typeof target === 'string' ? target : target.dest;
     this.method = method;
   }
 
@@ -61,6 +65,7 @@ export abstract class Reply {
 const SESSION_HEADER = 'mcp-session-id';
 
 export class PostReply extends Reply implements Abortable, EventCarrier {
+  declare readonly session: DownSession;
   aborted = false;
   private readonly res: HttpResponse;
   private readonly id: JsonRpcId;
@@ -223,6 +228,7 @@ export class PostReply extends Reply implements Abortable, EventCarrier {
 
 /** Legacy HTTP+SSE: replies travel on the session's stream, as `message` events. */
 export class LegacyReply extends Reply {
+  declare readonly session: DownSession;
   /** The request's id, or undefined for notifications and responses (nothing to answer). */
   private readonly answerId: JsonRpcId | undefined;
   private done = false;

@@ -19,6 +19,7 @@ import { PostReply } from './replies.js';
 import { type ReplayBuffer, STANDALONE_STREAM } from './replay.js';
 import { sseEvent } from './sse-format.js';
 import { SseStream } from './sse-stream.js';
+import { captureMcpHeaders, handlePost2026, isModernVersion, refuseModernGetDelete } from './streamable-http-2026.js';
 
 /** Revisions whose Streamable HTTP rules this acceptor implements. */
 export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
@@ -27,7 +28,8 @@ const ALLOW_GET_LESS = { allow: 'POST, DELETE' };
 
 interface PostState {
   aborted: boolean;
-  reply: PostReply | null;
+  /** A PostReply, or a 2026 SessionlessPostReply (streamable-http-2026.ts). */
+  reply: { onAborted(): void } | null;
 }
 
 export function handlePost(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
@@ -38,6 +40,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
   const traceparent = req.getHeader('traceparent');
   const tracestate = req.getHeader('tracestate');
   const started = Date.now();
+  // 2026-07-28 (streamable-http-2026.ts): its Mcp-* headers must be copied before the body arrives.
+  const modern = isModernVersion(version) ? captureMcpHeaders(req) : undefined;
   const st: PostState = { aborted: false, reply: null };
   res.onAborted(() => {
     st.aborted = true;
@@ -52,17 +56,26 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     const reject = (code: ErrorCode, message: string): void => logRefusal(writeError(res, code, message), code);
     if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
     if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
-    if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
-    const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, sidHeader, started, body, traceparent, tracestate);
+    if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version) && !modern) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
+    const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, { sidHeader, version, modern, traceparent, tracestate, started }, body);
     if (early) early(onBody);
     else readBody(res, core.config.limits.maxBodyBytes, onBody);
   });
 }
 
-function postBody(
-  core: Core, dest: string, res: HttpResponse, st: PostState, ok: AuthOk, remote: string, sidHeader: string, started: number,
-  body: string | null, traceparent: string, tracestate: string,
-): void {
+/** What handlePost copied from the request before the body arrived (uWS `req` is dead by then). */
+interface PostHeaders {
+  sidHeader: string;
+  version: string;
+  /** The Mcp-* headers of a 2026-07-28 request (streamable-http-2026.ts), else undefined. */
+  modern: ReturnType<typeof captureMcpHeaders> | undefined;
+  traceparent: string;
+  tracestate: string;
+  started: number;
+}
+
+function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok: AuthOk, remote: string, h: PostHeaders, body: string | null): void {
+  const { sidHeader, version, modern, traceparent, tracestate, started } = h;
   if (st.aborted) return;
   // Once the body is parsed, refusals carry the request's id (when it has a usable one).
   const late = (code: ErrorCode, message: string, env?: Envelope): void => {
@@ -73,6 +86,8 @@ function postBody(
   const env = parseEnvelope(body);
   const bad = frameProblem(env);
   if (bad) return late(bad.code, bad.message, env);
+  // A 2026-07-28 request (no sessions) is handled on its own path; false: a session-era request.
+  if (handlePost2026(core, { dest, res, st, env, body, version, hasSessionId: !!sidHeader, headers: modern, started })) return;
 
   if (isInitialize(env)) {
     if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env);
@@ -124,6 +139,7 @@ export function handleGet(core: Core, dest: string, res: HttpResponse, req: Http
   const sid = req.getHeader('mcp-session-id');
   const lastEventId = req.getHeader('last-event-id');
   const started = Date.now();
+  if (refuseModernGetDelete(core, dest, res, req, 'GET')) return;
   const st: { aborted: boolean; stream: SseStream | null } = { aborted: false, stream: null };
   res.onAborted(() => {
     st.aborted = true;
@@ -188,6 +204,7 @@ function resume(stream: SseStream, replay: ReplayBuffer, lastEventId: string): v
 export function handleDelete(core: Core, dest: string, res: HttpResponse, req: HttpRequest): void {
   const sid = req.getHeader('mcp-session-id');
   const started = Date.now();
+  if (refuseModernGetDelete(core, dest, res, req, 'DELETE')) return;
   const st = { aborted: false };
   res.onAborted(() => {
     st.aborted = true;

@@ -297,6 +297,7 @@ function toDestination(name: string, d: ParsedDestination): Destination {
     return {
       name,
       timeouts,
+      protocol: '2025',
       ...conn,
       stdio: {
         maxLineBytes: s.max_line_bytes,
@@ -316,8 +317,10 @@ function toDestination(name: string, d: ParsedDestination): Destination {
   // Lower-case names: HTTP ignores case, and the logger's redaction paths are lower-case.
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(d.headers ?? {})) headers[k.toLowerCase()] = v;
-  const conn = { transport: d.transport, url: d.url, headers };
-  return { name, timeouts, ...conn, connectKey: connectKey(conn) };
+  const protocol = d.protocol ?? '2025';
+  // The era is part of how to connect only when it is not the default (existing keys stay as they were).
+  const conn = { transport: d.transport, url: d.url, headers, ...(protocol === '2026' ? { protocol } : {}) };
+  return { name, timeouts, ...conn, protocol, connectKey: connectKey(conn) };
 }
 
 export interface ConnectFields {
@@ -328,6 +331,8 @@ export interface ConnectFields {
   args?: string[];
   env?: Record<string, string>;
   cwd?: string | undefined;
+  /** Only when '2026' (the default era adds nothing, so existing keys are unchanged). */
+  protocol?: '2026';
 }
 
 /**
@@ -347,6 +352,7 @@ export function connectKey(f: ConnectFields): string {
     f.args ?? null,
     sorted(f.env),
     f.cwd ?? null,
+    ...(f.protocol !== undefined ? [f.protocol] : []),
   ]);
   return createHash('sha256').update(canonical).digest('hex');
 }

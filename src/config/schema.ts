@@ -175,6 +175,11 @@ function destinationSchema(ctx: ResolveContext) {
       .optional(),
     timeouts: TimeoutsSchema.prefault({}),
     stdio: StdioLimitsSchema.optional(),
+    // The upstream's protocol era (README "MCP 2026-07-28"): 2025 = the session revisions (default),
+    // 2026 = a session-less 2026-07-28 server that 2026 clients reach by pass-through.
+    protocol: z.union([z.literal(2025), z.literal(2026), z.literal('2025'), z.literal('2026')])
+      .transform((v) => String(v) as '2025' | '2026')
+      .optional(),
   });
 }
 
@@ -316,6 +321,10 @@ export function crossFieldIssues(raw: unknown): RawIssue[] {
     } else if (t === 'streamable_http' || t === 'sse') {
       if (!has('url')) issues.push({ path: at('url'), message: `is required for transport ${t}` });
       for (const k of STDIO_ONLY) if (has(k)) issues.push({ path: at(k), message: `is not allowed for transport ${t}` });
+    }
+    // Only Streamable HTTP has a session-less 2026-07-28 form (stdio and legacy SSE are session-era).
+    if ((d.protocol === 2026 || d.protocol === '2026') && t !== 'streamable_http') {
+      issues.push({ path: at('protocol'), message: 'protocol 2026 needs transport streamable_http' });
     }
     const headers = asRecord(d.headers);
     if (headers === undefined) continue;

@@ -58,6 +58,13 @@ interface DestinationCommon {
    * command, args, env, cwd). A reload that changes it must close this destination's upstream sessions.
    */
   connectKey: string;
+  /**
+   * The upstream's protocol era (`protocol:`): '2025' = session revisions 2024-11-05..2025-11-25
+   * (default, every destination before 2026), '2026' = a session-less 2026-07-28 Streamable HTTP
+   * server, reached by 2026 clients through pass-through (acceptor/streamable-http-2026.ts).
+   * Absent means '2025' (destinations built in code before the key existed).
+   */
+  protocol?: '2025' | '2026';
 }
 
 export interface HttpDestination extends DestinationCommon {

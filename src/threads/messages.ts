@@ -42,6 +42,12 @@ export const enum ToWorker {
   EvictDestinations = 8,
   /** Scrape: answer with Stats for `rid` (this worker's counters, observability/worker-stats.ts). */
   StatsRequest = 9,
+  /**
+   * A 2026-07-28 request for a session-less 2026 upstream (pass-through): no sid, no session.
+   * Posted as its object, not as a wire record: this first slice keeps the hot-path encoding to
+   * the session-era messages (an object costs one structured clone; see the measurements above).
+   */
+  Frame2026 = 10,
 }
 
 
@@ -74,6 +80,17 @@ export interface EndSessionMsg { t: ToWorker.EndSession; rid: number; sid: strin
 export interface EndAllMsg { t: ToWorker.EndAll; rid: number }
 export interface EvictDestinationsMsg { t: ToWorker.EvictDestinations; dests: string[]; config: ProxyConfig }
 export interface StatsRequestMsg { t: ToWorker.StatsRequest; rid: number }
+export interface Frame2026Msg {
+  t: ToWorker.Frame2026;
+  rid: number;
+  dest: string;
+  /** The request exactly as received. */
+  body: string;
+  /** Headers the upstream must get, [lower-case name, value]: mcp-protocol-version, mcp-method, mcp-name, mcp-param-*, other mcp-*. */
+  headers: [string, string][];
+  /** `subscriptions/listen`: a long reply, exempt from timeouts.request_ms (idle_ms still bounds it). */
+  long: boolean;
+}
 
 export type ToWorkerMsg =
   | FrameMsg
@@ -83,7 +100,8 @@ export type ToWorkerMsg =
   | EndSessionMsg
   | EndAllMsg
   | EvictDestinationsMsg
-  | StatsRequestMsg;
+  | StatsRequestMsg
+  | Frame2026Msg;
 
 export const enum ToMain {
   /** Worker is up: its message handler is installed. */

@@ -39,6 +39,8 @@ export class Supervisor {
   private readonly hooks: SupervisorHooks;
   private readonly log: Logger;
   private stopping = false;
+  /** Where pickLeastInflight starts its scan (tie-break rotation). */
+  private rotor = 0;
 
   constructor(config: ProxyConfig, table: SessionTable, hooks: SupervisorHooks, log: Logger) {
     this.count = config.workers;
@@ -92,6 +94,28 @@ export class Supervisor {
     for (let i = 0; i < this.count; i++) {
       if (!this.isUp(i)) continue;
       const load = this.table.liveCount(i);
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * The live worker with the fewest requests in flight, or -1 if none is up: 2026 requests have
+   * no session to pin them. Ties rotate, so sequential requests on an idle proxy spread over workers
+   * (an MRTR retry lands on whatever worker, as the 2026 model intends).
+   */
+  pickLeastInflight(): number {
+    let best = -1;
+    let bestLoad = Infinity;
+    const start = this.rotor;
+    this.rotor = (this.rotor + 1) % this.count;
+    for (let k = 0; k < this.count; k++) {
+      const i = (start + k) % this.count;
+      if (!this.isUp(i)) continue;
+      const load = this.slots[i]!.inflight;
       if (load < bestLoad) {
         best = i;
         bestLoad = load;

@@ -1,0 +1,147 @@
+/**
+ * MCP 2026-07-28 on the Streamable HTTP endpoint (/NAME/mcp): the pass-through to a session-less
+ * 2026 upstream (docs/mcp-2026-07-28.md, "pass" column). streamable-http.ts hands a POST here once
+ * its body is parsed; a request that is not 2026 goes back (returns false) and is served as before.
+ *
+ * A 2026 request is self-describing: no session is looked up, minted or forwarded (an
+ * Mcp-Session-Id is ignored, as a 2026 server does). Order of checks, all before routing:
+ * era (detectEra: header vs `_meta`), removed methods (404 -32601), Mcp-Method / Mcp-Name against
+ * the body (400 -32020 with the request's id), the destination's era (a session-era upstream
+ * answers 400 -32022 listing the session revisions, so a 2026 client falls back to initialize).
+ * Then the least-loaded worker forwards it with the validated headers (streamable-http-2026 worker
+ * side: upstream/sessionless-http.ts). Every refusal uses the 2026 error codes.
+ */
+import type { HttpRequest, HttpResponse } from './http-types.js';
+import { ErrorCode, type ReplyEra } from '../errors.js';
+import { MODERN_VERSIONS, SESSION_ERA_VERSIONS, detectEra, methodProblem2026 } from '../era/detect.js';
+import { scanRequest2026 } from '../era/envelope2026.js';
+import { checkHeaders2026 } from '../era/headers2026.js';
+import { type Envelope, MsgKind } from '../upstream/jsonrpc-envelope.js';
+import type { Core } from './core.js';
+import type { Abortable } from './http-util.js';
+import { SessionlessPostReply, writeEraError } from './replies-2026.js';
+
+const MODERN = new Set(MODERN_VERSIONS);
+/** Most Mcp-* headers one request may carry (each is forwarded upstream). */
+export const MAX_MCP_HEADERS = 64;
+/** The session revisions a session-era destination speaks, newest first (UnsupportedProtocolVersion data). */
+const SESSION_ERA_NEWEST_FIRST: readonly string[] = [...SESSION_ERA_VERSIONS].reverse();
+/** Headers whose value decides routing or validation: a second copy would let two readers disagree. */
+const SINGLE = /^mcp-(?:protocol-version|method|name|param-.+)$/;
+
+/** The Mcp-* headers of a 2026 request, copied while `req` is valid (uWS: synchronously). */
+export interface McpHeaders {
+  /** [lower-case name, value], in arrival order, Mcp-Session-Id left out (never forwarded). */
+  list: [string, string][];
+  /** A routed header that came twice, if any. */
+  duplicate: string | undefined;
+  tooMany: boolean;
+}
+
+/** True when `version` (the MCP-Protocol-Version header) names a 2026 revision. */
+export function isModernVersion(version: string): boolean {
+  return MODERN.has(version);
+}
+
+export function captureMcpHeaders(req: HttpRequest): McpHeaders {
+  const out: McpHeaders = { list: [], duplicate: undefined, tooMany: false };
+  const seen = new Set<string>();
+  req.forEach((name, value) => {
+    if (!name.startsWith('mcp-') || name === 'mcp-session-id') return;
+    if (out.list.length >= MAX_MCP_HEADERS) {
+      out.tooMany = true;
+      return;
+    }
+    if (seen.has(name) && SINGLE.test(name)) out.duplicate ??= name;
+    seen.add(name);
+    out.list.push([name, value]);
+  });
+  return out;
+}
+
+/** The state handlePost shares with this handler (its onAborted reaches our reply through it). */
+export interface PostState2026 extends Abortable {
+  reply: { onAborted(): void } | null;
+}
+
+export interface Post2026 {
+  dest: string;
+  res: HttpResponse;
+  st: PostState2026;
+  env: Envelope;
+  body: string;
+  /** MCP-Protocol-Version; '' when absent. */
+  version: string;
+  hasSessionId: boolean;
+  /** Captured when the version header named a 2026 revision (else undefined). */
+  headers: McpHeaders | undefined;
+  started: number;
+}
+
+/**
+ * Serve `p` if it is a 2026-07-28 request (or a malformed attempt at one); false = session era,
+ * the caller continues as before. Runs after frameProblem() accepted the envelope.
+ */
+export function handlePost2026(core: Core, p: Post2026): boolean {
+  const { env, res, st, dest } = p;
+  const decision = detectEra({ header: p.version, hasSessionId: p.hasSessionId, env, scan: () => scanRequest2026(p.body) });
+  const refuse = (era: ReplyEra, code: ErrorCode, message: string, data?: Record<string, unknown>): true => {
+    let status = 0;
+    if (st.aborted) status = 499;
+    else res.cork(() => {
+      status = writeEraError(res, era, code, message, env.id ?? null, data);
+    });
+    core.logExchange(dest, undefined, env.method, status, p.started, code, '2026');
+    return true;
+  };
+  if (!decision.ok) return refuse(decision.problem.replyEra, decision.problem.code, decision.problem.message, decision.problem.data);
+  if (decision.era === '2025') return false;
+
+  const headers = p.headers ?? { list: [], duplicate: undefined, tooMany: false };
+  if (headers.tooMany) return refuse('2026', ErrorCode.InvalidRequest, `more than ${MAX_MCP_HEADERS} Mcp-* headers`);
+  if (headers.duplicate !== undefined) return refuse('2026', ErrorCode.HeaderMismatch, `Header mismatch: ${headers.duplicate} is repeated`);
+  if (env.kind !== MsgKind.Request || decision.scan === undefined) {
+    // 2026-07-28 defines no client notifications on HTTP: acknowledged, nothing to forward.
+    if (!st.aborted) res.cork(() => {
+      res.writeStatus('202 Accepted');
+      res.end();
+    });
+    core.logExchange(dest, undefined, env.method, 202, p.started, 'notification', '2026');
+    return true;
+  }
+  const method = env.method as string;
+  const removed = methodProblem2026(method);
+  if (removed) return refuse('2026', removed.code, removed.message);
+  // No x-mcp-header specs yet (no tools/list cache): Mcp-Param-* are forwarded unchecked, as an
+  // intermediary that does not recognise them must; the 2026 upstream validates them itself.
+  const get = (name: string): string => {
+    for (const [k, v] of headers.list) if (k === name) return v;
+    return '';
+  };
+  const mismatch = checkHeaders2026(get, method, decision.scan);
+  if (mismatch) return refuse('2026', mismatch.code, mismatch.message);
+
+  const d = core.config.destinations[dest];
+  if (!d || d.protocol !== '2026') {
+    return refuse('2026', ErrorCode.UnsupportedProtocolVersion,
+      `Unsupported protocol version: destination ${dest} serves the session revisions (initialize with one of data.supported)`,
+      { supported: [...SESSION_ERA_NEWEST_FIRST], requested: decision.version });
+  }
+  if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
+  const worker = core.supervisor.pickLeastInflight();
+  if (worker < 0 || !core.hasRoom(worker)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
+
+  const long = method === 'subscriptions/listen';
+  const reply = new SessionlessPostReply(core, core.rid(), worker, dest, method, res, env.id ?? null, long ? core.config.sseKeepaliveMs : 0);
+  st.reply = reply;
+  core.forward2026(reply, { body: p.body, headers: headers.list, long });
+  return true;
+}
+
+/** GET/DELETE that name a 2026 revision: 405 Allow: POST (2026 has no GET stream, no DELETE). True when answered. */
+export function refuseModernGetDelete(core: Core, dest: string, res: HttpResponse, req: HttpRequest, what: 'GET' | 'DELETE'): boolean {
+  if (!isModernVersion(req.getHeader('mcp-protocol-version'))) return false;
+  const status = writeEraError(res, '2026', ErrorCode.MethodNotAllowed, `${what} is not part of 2026-07-28: use POST`, null, undefined, { allow: 'POST' });
+  core.logExchange(dest, undefined, what, status, Date.now(), ErrorCode.MethodNotAllowed, '2026');
+  return true;
+}
