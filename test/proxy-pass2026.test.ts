@@ -403,7 +403,7 @@ describe('2026-07-28 pass-through to a 2026 upstream', () => {
     assert.equal(line?.status, 200);
     const refused = logLines.find((l) => l.dest === 'old' && l.status === 400 && l.method === 'tools/list');
     assert.equal(refused?.era, '2026');
-    assert.ok(logLines.some((l) => l.dest === 'old' && l.method === 'tools/call' && l.era === undefined && typeof l.sid === 'string'), 'session-era lines unchanged');
+    assert.ok(logLines.some((l) => l.dest === 'old' && l.method === 'tools/call' && l.era === undefined && typeof l.session === 'string' && l.sid === undefined), 'session-era lines carry the session tag, no era');
   });
 });
 
