@@ -5,7 +5,8 @@
  * Debian's package is fetched once with `apt-get download` and unpacked with `dpkg -x` into
  * bench/.cache/haproxy/ (no root install, nothing outside the cache folder).
  *
- * A bench-only launcher: test/helpers/haproxy.ts (another branch) will be unified with it later.
+ * `findHaproxy` is the one HAProxy finder (test/helpers/haproxy.ts uses it for the scale-out test,
+ * with the shipped deploy/haproxy.cfg; this file's own config is the bench's reference hop).
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';

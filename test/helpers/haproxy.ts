@@ -3,11 +3,13 @@
  * into one with given bind/server lines, run it as a child process, restart and stop it by pid.
  *
  * The binary: `haproxy` on PATH (or /usr/sbin, which is not on a non-root PATH), else Debian's
- * package unpacked without root into .cache/haproxy/ (`apt-get download` + `dpkg -x`, once).
+ * package unpacked without root into .cache/haproxy/ (`apt-get download` + `dpkg -x`, once), by
+ * the one finder the benchmarks use too.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { findHaproxy } from '../../bench/loadtest/haproxy.js';
 import { once } from 'node:events';
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +17,6 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHIPPED_CONFIG = join(ROOT, 'deploy', 'haproxy.cfg');
 const CACHE = join(ROOT, '.cache', 'haproxy');
-/** haproxy and the shared libraries Debian's build links (Lua, OpenTracing). */
-const PACKAGES = ['haproxy', 'liblua5.3-0', 'libopentracing-c-wrapper0', 'libopentracing1'];
 
 export interface HaproxyBinary {
   path: string;
@@ -25,50 +25,17 @@ export interface HaproxyBinary {
   version: string;
 }
 
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
-  return dirs.map((d) => join(d, 'haproxy')).find(executable);
-}
-
-function unpacked(): HaproxyBinary | undefined {
-  const bin = join(CACHE, 'root', 'usr', 'sbin', 'haproxy');
-  if (!executable(bin)) return undefined;
-  const libDir = join(CACHE, 'root', 'usr', 'lib', `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`);
-  const env = { LD_LIBRARY_PATH: [libDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(delimiter) };
-  return { path: bin, env, version: versionOf(bin, env) };
-}
-
-function versionOf(bin: string, env: NodeJS.ProcessEnv): string {
-  const out = execFileSync(bin, ['-v'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 10_000 });
-  return /HAProxy version (\S+)/.exec(out)?.[1] ?? 'unknown';
-}
-
 let found: HaproxyBinary | undefined;
 
-/** The HAProxy binary, unpacking Debian's package into .cache/haproxy/ on first use. */
+/**
+ * The HAProxy binary: one finder for tests and benches (bench/loadtest/haproxy.ts findHaproxy:
+ * PATH or /usr/sbin, else Debian's package unpacked into .cache/haproxy/ on first use).
+ */
 export function haproxyBinary(): HaproxyBinary {
   if (found) return found;
-  const system = onPath();
-  if (system) return (found = { path: system, env: {}, version: versionOf(system, {}) });
-  const cached = unpacked();
-  if (cached) return (found = cached);
-  mkdirSync(CACHE, { recursive: true });
-  execFileSync('apt-get', ['download', ...PACKAGES], { cwd: CACHE, stdio: 'ignore', timeout: 120_000 });
-  for (const deb of readdirSync(CACHE).filter((f) => f.endsWith('.deb'))) {
-    execFileSync('dpkg', ['-x', deb, 'root'], { cwd: CACHE, stdio: 'ignore', timeout: 60_000 });
-  }
-  const now = unpacked();
-  if (!now) throw new Error(`haproxy: not on PATH and not found after unpacking into ${CACHE}`);
-  return (found = now);
+  const b = findHaproxy(CACHE);
+  const env = b.libraryPath === undefined ? {} : { LD_LIBRARY_PATH: [b.libraryPath, process.env.LD_LIBRARY_PATH].filter(Boolean).join(delimiter) };
+  return (found = { path: b.bin, env, version: b.version });
 }
 
 export interface ServerLine {
