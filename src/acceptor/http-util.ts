@@ -72,11 +72,19 @@ export function writeResponse(res: HttpResponse, status: number, contentType: st
  * the process exits.
  */
 export function writeError(res: HttpResponse, code: ErrorCode, message: string, id: JsonRpcId = null, headers?: ExtraHeaders): number {
+  return writeErrorBody(res, code, jsonRpcErrorBody(id, code, message), headers);
+}
+
+/**
+ * The one way an error body goes out, whatever its era (replies-2026.ts writeEraError builds the
+ * 2026 body): status, Retry-After and connection handling from the error table.
+ */
+export function writeErrorBody(res: HttpResponse, code: ErrorCode, body: string, headers?: ExtraHeaders): number {
   const wire = WIRE[code];
   const h: ExtraHeaders = headers ? { ...headers } : {};
   // A computed wait (the auth module's token bucket) wins over the table's default.
   if (wire.retryAfter !== undefined && h['retry-after'] === undefined) h['retry-after'] = String(wire.retryAfter);
-  writeResponse(res, wire.status, 'application/json', jsonRpcErrorBody(id, code, message), h, code === ErrorCode.ShuttingDown);
+  writeResponse(res, wire.status, 'application/json', body, h, code === ErrorCode.ShuttingDown);
   return wire.status;
 }
 

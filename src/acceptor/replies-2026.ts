@@ -9,7 +9,7 @@
 import type { HttpResponse } from './http-types.js';
 import { type ErrorCode, type ReplyEra, WIRE, jsonRpcErrorBodyFor } from '../errors.js';
 import type { JsonRpcId } from '../upstream/jsonrpc-envelope.js';
-import { type Abortable, type ExtraHeaders, writeResponse } from './http-util.js';
+import { type Abortable, type ExtraHeaders, writeErrorBody, writeResponse } from './http-util.js';
 import { Reply, type ReplyHost } from './replies.js';
 import { sseEvent } from './sse-format.js';
 import { SseStream } from './sse-stream.js';
@@ -21,11 +21,7 @@ import { SseStream } from './sse-stream.js';
 export function writeEraError(
   res: HttpResponse, era: ReplyEra, code: ErrorCode, message: string, id: JsonRpcId, data?: Record<string, unknown>, headers?: ExtraHeaders,
 ): number {
-  const wire = WIRE[code];
-  const h: ExtraHeaders = headers ? { ...headers } : {};
-  if (wire.retryAfter !== undefined) h['retry-after'] = String(wire.retryAfter);
-  writeResponse(res, wire.status, 'application/json', jsonRpcErrorBodyFor(era, id, code, message, data), h);
-  return wire.status;
+  return writeErrorBody(res, code, jsonRpcErrorBodyFor(era, id, code, message, data), headers);
 }
 
 export class SessionlessPostReply extends Reply implements Abortable {
