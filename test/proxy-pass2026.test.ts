@@ -5,7 +5,7 @@
  * validated headers and no session; header/body mismatches are refused before anything is routed;
  * MRTR round trips across workers; 50 concurrent calls; listen streams and client-close cancels
  * upstream; 2025 SDK and 2026 raw clients side by side; a 2026 request to a session-era
- * destination gets 400 -32022 listing the session revisions; the request log line says era 2026.
+ * destination is bridged (B1, proxy-bridge2026.test.ts); the request log line says era 2026.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -379,17 +379,16 @@ describe('2026-07-28 pass-through to a 2026 upstream', () => {
     }
   });
 
-  test('a 2026 request to a session-era destination: 400 -32022 listing the session revisions; nothing is forwarded', async () => {
+  test('a 2026 request to a session-era destination is bridged (proxy-bridge2026.test.ts has the rest): no session id, resultType complete', async () => {
     const initsBefore = legacy.stats.initializeCount;
     const res = await post2026(legacyUrl, body2026('old1', 'tools/list'), headers2026('tools/list'));
-    assert.equal(res.status, 400);
+    assert.equal(res.status, 200);
     assert.equal(res.headers.get('mcp-session-id'), null);
-    const j = await rpc(res);
+    const text = await res.text();
+    const j = JSON.parse(text.startsWith('{') ? text : (text.split('\n').find((l) => l.startsWith('data: ')) ?? '').slice(6)) as Rpc;
     assert.equal(j.id, 'old1');
-    assert.equal(j.error?.code, -32022);
-    assert.deepEqual(j.error?.data?.supported, ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']);
-    assert.equal(j.error?.data?.requested, V2026);
-    assert.equal(legacy.stats.initializeCount, initsBefore);
+    assert.equal(j.result?.resultType, 'complete');
+    assert.equal(legacy.stats.initializeCount, initsBefore + 1, 'the bridge opened one upstream session with its own initialize');
   });
 
   test('the request log line carries era 2026 (and not for session-era requests)', async () => {
@@ -401,8 +400,8 @@ describe('2026-07-28 pass-through to a 2026 upstream', () => {
     assert.equal(line?.era, '2026');
     assert.equal(line?.sid, undefined);
     assert.equal(line?.status, 200);
-    const refused = logLines.find((l) => l.dest === 'old' && l.status === 400 && l.method === 'tools/list');
-    assert.equal(refused?.era, '2026');
+    const bridged = logLines.find((l) => l.dest === 'old' && l.method === 'tools/list' && l.sid === undefined && l.session === undefined);
+    assert.equal(bridged?.era, '2026');
     assert.ok(logLines.some((l) => l.dest === 'old' && l.method === 'tools/call' && l.era === undefined && typeof l.session === 'string' && l.sid === undefined), 'session-era lines carry the session tag, no era');
   });
 });

@@ -13,6 +13,7 @@ import {
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
+import { BridgeSessions } from '../src/upstream/bridge-sessions.js';
 import { SessionlessHttp } from '../src/upstream/sessionless-http.js';
 import type { SessionOutput } from '../src/upstream/upstream-session.js';
 import { Aggregator } from '../src/virtual/aggregator.js';
@@ -43,6 +44,8 @@ const registry = new Registry(out, log);
 const aggregator = new Aggregator({ registry, config: () => config, out, log });
 /** 2026-07-28 pass-through: session-less requests to 2026 upstreams. */
 const sessionless = new SessionlessHttp();
+/** B1 bridge: 2026 clients to session-era upstreams, one upstream session per principal. */
+const bridges = new BridgeSessions(log);
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -97,6 +100,10 @@ function onFrame2026(m: Frame2026Msg): void {
   const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
   const dest = destination(m.dest);
+  if (m.bridge && dest && dest.protocol !== '2026') {
+    sink.timed(workerStats.latency(dest.name, dest.transport));
+    return bridges.request(dest, m.principal ?? '', m.body, sink);
+  }
   // The acceptor checked the era; a reload may have changed it since.
   if (!dest || dest.transport !== 'streamable_http' || dest.protocol !== '2026') {
     return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `destination ${m.dest} is not a 2026-07-28 upstream`));
@@ -130,6 +137,7 @@ function onMessage(m: ToWorkerMsg): void {
     case ToWorker.EndAll:
       aggregator.clear();
       sessionless.closeAll();
+      void bridges.closeAll();
       registry.closeAll(5000).then(closeAllPools).finally(() => post({ t: ToMain.Done, rid: m.rid }));
       return;
     case ToWorker.StatsRequest:
@@ -141,6 +149,7 @@ function onMessage(m: ToWorkerMsg): void {
         aggregator.evictVirtual(d).then((n) => {
           if (n > 0) log.info({ virtual: d, sessions: n }, 'virtual server changed: its sessions closed');
         }, () => {});
+        void bridges.evictDestination(d);
         registry.evictDestination(d).then((n) => {
           if (n > 0) log.info({ dest: d, sessions: n }, 'destination changed: upstream sessions closed');
         }, () => {});

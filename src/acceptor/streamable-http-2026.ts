@@ -18,6 +18,7 @@ import { scanRequest2026 } from '../era/envelope2026.js';
 import { checkHeaders2026 } from '../era/headers2026.js';
 import { type Envelope, MsgKind } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
+import { BridgeAffinity } from './bridge-affinity.js';
 import type { Abortable } from './http-util.js';
 import { SessionlessPostReply, writeEraError } from './replies-2026.js';
 
@@ -76,7 +77,11 @@ export interface Post2026 {
   /** Captured when the version header named a 2026 revision (else undefined). */
   headers: McpHeaders | undefined;
   started: number;
+  /** Authenticated client name (AuthOk.client): the bridge's affinity and session key. */
+  principal: string;
 }
+
+const affinities = new WeakMap<Core, BridgeAffinity>();
 
 /**
  * Serve `p` if it is a 2026-07-28 request (or a malformed attempt at one); false = session era,
@@ -122,19 +127,23 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   if (mismatch) return refuse('2026', mismatch.code, mismatch.message);
 
   const d = core.config.destinations[dest];
-  if (!d || d.protocol !== '2026') {
+  // B1: a session-era destination (not a virtual server) is bridged, pinned per principal.
+  const bridge = !!d && d.protocol !== '2026' && core.config.virtualServers[dest] === undefined;
+  if (!bridge && (!d || d.protocol !== '2026')) {
     return refuse('2026', ErrorCode.UnsupportedProtocolVersion,
       `Unsupported protocol version: destination ${dest} serves the session revisions (initialize with one of data.supported)`,
       { supported: [...SESSION_ERA_NEWEST_FIRST], requested: decision.version });
   }
   if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
-  const worker = core.supervisor.pickLeastInflight();
+  let aff = affinities.get(core);
+  if (bridge && !aff) affinities.set(core, aff = new BridgeAffinity(core.supervisor));
+  const worker = bridge && aff ? aff.pick(p.principal, dest) : core.supervisor.pickLeastInflight();
   if (worker < 0 || !core.hasRoom(worker)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
 
   const long = method === 'subscriptions/listen';
   const reply = new SessionlessPostReply(core, core.rid(), worker, dest, method, res, env.id ?? null, long ? core.config.sseKeepaliveMs : 0);
   st.reply = reply;
-  core.forward2026(reply, { body: p.body, headers: headers.list, long });
+  core.forward2026(reply, { body: p.body, headers: headers.list, long, bridge, principal: p.principal });
   return true;
 }
 

@@ -87,7 +87,7 @@ function postBody(core: Core, dest: string, res: HttpResponse, st: PostState, ok
   const bad = frameProblem(env);
   if (bad) return late(bad.code, bad.message, env);
   // A 2026-07-28 request (no sessions) is handled on its own path; false: a session-era request.
-  if (handlePost2026(core, { dest, res, st, env, body, version, hasSessionId: !!sidHeader, headers: modern, started })) return;
+  if (handlePost2026(core, { dest, res, st, env, body, version, hasSessionId: !!sidHeader, headers: modern, started, principal: ok.client })) return;
 
   if (isInitialize(env)) {
     if (core.draining) return late(ErrorCode.ShuttingDown, 'proxy is shutting down; not accepting new sessions', env);

@@ -90,6 +90,13 @@ export interface Frame2026Msg {
   headers: [string, string][];
   /** `subscriptions/listen`: a long reply, exempt from timeouts.request_ms (idle_ms still bounds it). */
   long: boolean;
+  /**
+   * B1 bridge: the acceptor decided the destination is session-era, so the worker serves this
+   * through a bridged session (the acceptor owns the era decision; the worker re-checks config).
+   */
+  bridge?: boolean;
+  /** Authenticated client name: the bridged session's key (one upstream session per principal). */
+  principal?: string;
 }
 
 export type ToWorkerMsg =
