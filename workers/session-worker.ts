@@ -102,7 +102,7 @@ function onFrame2026(m: Frame2026Msg): void {
   const dest = destination(m.dest);
   if (m.bridge && dest && dest.protocol !== '2026') {
     sink.timed(workerStats.latency(dest.name, dest.transport));
-    return bridges.request(dest, m.principal ?? '', m.body, sink);
+    return bridges.request(dest, m.principal, m.body, sink);
   }
   // The acceptor checked the era; a reload may have changed it since.
   if (!dest || dest.transport !== 'streamable_http' || dest.protocol !== '2026') {

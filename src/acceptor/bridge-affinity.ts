@@ -10,19 +10,17 @@ const IDLE_MS = 300_000;
 
 export class BridgeAffinity {
   private readonly map = new Map<string, { worker: number; last: number }>();
-  constructor(private readonly supervisor: Supervisor) {}
-
   /** The worker for (principal, dest); -1 when no worker is up. */
-  pick(principal: string, dest: string, now = Date.now()): number {
+  pick(supervisor: Supervisor, principal: string, dest: string, now = Date.now()): number {
     const key = `${dest}\u0000${principal}`;
     const e = this.map.get(key);
     this.map.delete(key);
-    if (e && now - e.last <= IDLE_MS && this.supervisor.isUp(e.worker)) {
+    if (e && now - e.last <= IDLE_MS && supervisor.isUp(e.worker)) {
       e.last = now;
       this.map.set(key, e);
       return e.worker;
     }
-    const worker = this.supervisor.pickLeastInflight();
+    const worker = supervisor.pickLeastInflight();
     if (worker < 0) return worker;
     while (this.map.size >= MAX) this.map.delete(this.map.keys().next().value as string);
     this.map.set(key, { worker, last: now });

@@ -15,6 +15,7 @@ import { FrameKind, type Frame2026Msg, ToMain, type ToMainMsg, ToWorker } from '
 import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
+import { BridgeAffinity } from './bridge-affinity.js';
 import type { Reply, ReplyHost } from './replies.js';
 import { type DownSession, type EndReason, SessionStore } from './sessions.js';
 import type { SseLimits } from './sse-stream.js';
@@ -33,6 +34,8 @@ export class Core implements ReplyHost, SupervisorHooks {
   readonly store: SessionStore;
   readonly metrics: Metrics;
   supervisor!: Supervisor;
+  /** B1 bridge: which worker holds each (client, destination)'s bridged upstream session. */
+  readonly bridgeAffinity = new BridgeAffinity();
   /** Closing: no new sessions, but existing ones may finish what they started. */
   draining = false;
   /** Closed: every request answers 503. */

@@ -18,7 +18,6 @@ import { scanRequest2026 } from '../era/envelope2026.js';
 import { checkHeaders2026 } from '../era/headers2026.js';
 import { type Envelope, MsgKind } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
-import { BridgeAffinity } from './bridge-affinity.js';
 import type { Abortable } from './http-util.js';
 import { SessionlessPostReply, writeEraError } from './replies-2026.js';
 
@@ -81,8 +80,6 @@ export interface Post2026 {
   principal: string;
 }
 
-const affinities = new WeakMap<Core, BridgeAffinity>();
-
 /**
  * Serve `p` if it is a 2026-07-28 request (or a malformed attempt at one); false = session era,
  * the caller continues as before. Runs after frameProblem() accepted the envelope.
@@ -127,17 +124,16 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   if (mismatch) return refuse('2026', mismatch.code, mismatch.message);
 
   const d = core.config.destinations[dest];
-  // B1: a session-era destination (not a virtual server) is bridged, pinned per principal.
-  const bridge = !!d && d.protocol !== '2026' && core.config.virtualServers[dest] === undefined;
-  if (!bridge && (!d || d.protocol !== '2026')) {
+  // B1: a session-era destination is bridged, pinned per principal. A virtual server has no
+  // destinations entry (the names never collide), so it is refused here.
+  if (!d) {
     return refuse('2026', ErrorCode.UnsupportedProtocolVersion,
       `Unsupported protocol version: destination ${dest} serves the session revisions (initialize with one of data.supported)`,
       { supported: [...SESSION_ERA_NEWEST_FIRST], requested: decision.version });
   }
+  const bridge = d.protocol !== '2026';
   if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
-  let aff = affinities.get(core);
-  if (bridge && !aff) affinities.set(core, aff = new BridgeAffinity(core.supervisor));
-  const worker = bridge && aff ? aff.pick(p.principal, dest) : core.supervisor.pickLeastInflight();
+  const worker = bridge ? core.bridgeAffinity.pick(core.supervisor, p.principal, dest) : core.supervisor.pickLeastInflight();
   if (worker < 0 || !core.hasRoom(worker)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
 
   const long = method === 'subscriptions/listen';

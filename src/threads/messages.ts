@@ -94,9 +94,9 @@ export interface Frame2026Msg {
    * B1 bridge: the acceptor decided the destination is session-era, so the worker serves this
    * through a bridged session (the acceptor owns the era decision; the worker re-checks config).
    */
-  bridge?: boolean;
+  bridge: boolean;
   /** Authenticated client name: the bridged session's key (one upstream session per principal). */
-  principal?: string;
+  principal: string;
 }
 
 export type ToWorkerMsg =
