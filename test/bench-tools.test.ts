@@ -72,7 +72,10 @@ describe('bench tools', () => {
 
   test('per-thread CPU finds a worker thread by the name the preload gave it', async () => {
     const script = join(dir, 'busy.mjs');
-    writeFileSync(script, 'import { parentPort } from "node:worker_threads"; const end = Date.now() + 1000; let x = 0; while (Date.now() < end) x++; parentPort.postMessage(x);');
+    // The worker spins only once told to (after the "before" sample) and stays alive until
+    // terminated (after the "after" sample): a thread that spun before the first sample or exited
+    // before the second is not counted, which a loaded CI machine made happen.
+    writeFileSync(script, 'import { parentPort } from "node:worker_threads"; parentPort.on("message", () => { const end = Date.now() + 1000; let x = 0; while (Date.now() < end) x++; parentPort.postMessage(x); });');
     const w = new Worker(script, { workerData: { index: 7 }, execArgv: ['--import', THREAD_NAMES] });
     // The worker is up and spinning once its thread carries the name (bounded wait: a loaded machine starts threads slowly).
     let named: unknown;
@@ -83,7 +86,9 @@ describe('bench tools', () => {
     assert.ok(named !== undefined, 'the worker thread is named mithril-wrk-7');
     // Sampled once the thread exists: a thread missing from the first sample is not counted.
     const beforeTicks = sampleThreads(process.pid);
-    await new Promise((r) => w.once('message', r));
+    const spun = new Promise((r) => w.once('message', r));
+    w.postMessage('go');
+    await spun;
     const afterTicks = sampleThreads(process.pid);
     await w.terminate();
     const groups = threadCpu(process.pid, beforeTicks, afterTicks, 1);
