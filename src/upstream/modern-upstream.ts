@@ -1,0 +1,298 @@
+/**
+ * B2 (docs/mcp-2026-07-28.md, the B2 column): a session-era client (2024-11-05..2025-11-25) on a
+ * `protocol: 2026` destination. To UpstreamSession this is an ordinary ExchangeClient, so the
+ * acceptor's sessions, the worker pinning and the deadlines stay as they are; upstream it speaks
+ * 2026-07-28, session-less, one POST per request through SessionlessHttp (the same Exchange as
+ * every HTTP upstream: credit, size bounds, error-body relay, abort on close).
+ *
+ *  - `initialize` is answered by the proxy from one upstream `server/discover`
+ *    (initializeFromDiscover, in the client's revision); the client's capabilities and clientInfo
+ *    are kept and stamped into every later request's `_meta`, on the bytes (withMeta);
+ *  - `notifications/initialized` is swallowed, `ping` answered here, `logging/setLevel` stored
+ *    (sent as `_meta` logLevel) and answered `{}`;
+ *  - every other request goes up with MCP-Protocol-Version, Mcp-Method, Mcp-Name and the
+ *    Mcp-Param-* headers of the tool's x-mcp-header specs, learned from this session's tools/list
+ *    results (headersFromBody2026); MRTR rounds are modern-call.ts;
+ *  - `notifications/cancelled` aborts the request's upstream exchange (closing is cancelling in 2026);
+ *  - the GET stream and resources/subscribe come from one subscriptions/listen (modern-listen.ts).
+ */
+import { ErrorCode, ProxyError } from '../errors.js';
+import type { HttpDestination } from '../config/types.js';
+import { MODERN_VERSIONS } from '../era/detect.js';
+import { initializeFromDiscover } from '../era/discover-bridge.js';
+import { META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, scanRequest2026 } from '../era/envelope2026.js';
+import { type ParamHeaderSpec, headersFromBody2026 } from '../era/headers2026.js';
+import { withMeta } from '../era/meta-splice.js';
+import { MRTR_METHODS } from '../era/detect.js';
+import { paramHeadersOf } from '../era/tool-headers.js';
+import type { Logger } from '../observability/log.js';
+import { withTrace } from '../observability/trace.js';
+import { CollectSink } from '../virtual/sinks.js';
+import { MsgKind, idKey, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
+import { Call, type CallHost } from './modern-call.js';
+import { Listen, type ListenHost } from './modern-listen.js';
+import { SessionlessHttp } from './sessionless-http.js';
+import type { ExchangeClient, ExchangeHandlers, ReplySink } from './types.js';
+
+const V2026 = MODERN_VERSIONS[0] as string;
+const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
+const LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']);
+/** Tools whose x-mcp-header specs one session remembers (oldest forgotten first). */
+export const MAX_TOOL_SPECS = 1024;
+/** Server requests of MRTR rounds waiting for this session's client. */
+export const MAX_AWAITED_INPUT = 256;
+/** Requests in flight per session (the acceptor's own limits are lower; this is the backstop). */
+const MAX_CALLS = 4096;
+
+let sessionSeq = 0;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `params` of a small proxy-handled message (initialize, setLevel, subscribe, cancelled). */
+function smallParams(json: string): Record<string, unknown> {
+  try {
+    const p = (JSON.parse(json) as { params?: unknown }).params;
+    return isObject(p) ? p : {};
+  } catch {
+    return {};
+  }
+}
+
+type State = 'open' | 'closed';
+
+export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
+  private readonly http = new SessionlessHttp();
+  private state: State = 'open';
+  private readonly prefix = `mithril-b2-${++sessionSeq}-`;
+  private seq = 0;
+  private meta = `"${META_PROTOCOL_VERSION}":"${V2026}","${META_CLIENT_CAPABILITIES}":{}`;
+  private capsJson = '{}';
+  private infoJson: string | undefined;
+  private logLevel: string | undefined;
+  private readonly toolSpecs = new Map<string, ParamHeaderSpec[]>();
+  private readonly calls = new Map<string, Call>();
+  private readonly awaiting = new Map<string, Call>();
+  private readonly listen: Listen;
+
+  constructor(
+    readonly dest: HttpDestination,
+    private readonly handlers: ExchangeHandlers,
+    private readonly log: Logger,
+  ) {
+    this.listen = new Listen(this, log);
+  }
+
+  request(json: string, sink: ReplySink, trace = ''): void {
+    if (this.state !== 'open') return sink.fail(new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed'));
+    const env = parseEnvelope(json);
+    const span = memberSpans(json, 'id')?.[0];
+    if (env.kind !== MsgKind.Request || span === undefined || env.method === undefined) {
+      return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'not a JSON-RPC request'));
+    }
+    const idJson = json.slice(span[0], span[1]);
+    switch (env.method) {
+      case 'initialize':
+        return this.initialize(json, idJson, sink, trace);
+      case 'ping':
+        return sink.json(`{"jsonrpc":"2.0","id":${idJson},"result":{}}`);
+      case 'logging/setLevel': {
+        const level = smallParams(json).level;
+        if (typeof level !== 'string' || !LOG_LEVELS.has(level)) {
+          return sink.fail(new ProxyError(ErrorCode.InvalidParams, 'logging/setLevel needs a valid level'));
+        }
+        this.logLevel = level;
+        this.buildMeta();
+        return sink.json(`{"jsonrpc":"2.0","id":${idJson},"result":{}}`);
+      }
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const uri = smallParams(json).uri;
+        if (typeof uri !== 'string') return sink.fail(new ProxyError(ErrorCode.InvalidParams, `${env.method} needs params.uri`));
+        if (env.method === 'resources/unsubscribe') this.listen.unsubscribe(uri);
+        else if (!this.listen.subscribe(uri)) return sink.fail(new ProxyError(ErrorCode.Overloaded, 'too many resource subscriptions in this session'));
+        return sink.json(`{"jsonrpc":"2.0","id":${idJson},"result":{}}`);
+      }
+      default:
+        return this.forward(json, env.method, idKey(env.id), idJson, sink, trace);
+    }
+  }
+
+  async post(json: string): Promise<void> {
+    if (this.state !== 'open') throw new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed');
+    const env = parseEnvelope(json);
+    if (env.kind === MsgKind.Response) {
+      const call = this.awaiting.get(idKey(env.id));
+      if (call) call.onClientResponse(json);
+      return;
+    }
+    if (env.kind === MsgKind.Notification && env.method === 'notifications/cancelled') {
+      const id = smallParams(json).requestId;
+      if (typeof id === 'string' || typeof id === 'number') this.calls.get(idKey(id))?.cancel();
+    }
+    // Everything else has no 2026 counterpart (initialized, roots/list_changed, progress): dropped.
+  }
+
+  openServerStream(): Promise<void> {
+    if (this.state === 'open') this.listen.open();
+    return Promise.resolve();
+  }
+
+  pauseServerStream(): void {
+    this.listen.pause();
+  }
+
+  resumeServerStream(): void {
+    this.listen.resume();
+  }
+
+  close(): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    this.state = 'closed';
+    const err = new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed');
+    for (const c of [...this.calls.values()]) c.abort(err);
+    this.calls.clear();
+    this.awaiting.clear();
+    this.listen.close();
+    this.http.closeAll();
+    this.handlers.onClosed(null);
+    return Promise.resolve();
+  }
+
+  // ---- CallHost / ListenHost ----
+
+  send(body: string, headers: readonly [string, string][], sink: ReplySink): void {
+    this.http.request(this.dest, body, headers, false, sink);
+  }
+
+  sendLong(body: string, sink: ReplySink): void {
+    this.http.request(this.dest, body, [['mcp-protocol-version', V2026], ['mcp-method', 'subscriptions/listen']], true, sink);
+  }
+
+  mintId(): string {
+    return JSON.stringify(this.prefix + String(++this.seq));
+  }
+
+  metaMembers(): string {
+    return this.meta;
+  }
+
+  deliver(json: string): void {
+    if (this.state === 'open') this.handlers.onServerMessage(json);
+  }
+
+  awaitResponse(key: string, call: Call): boolean {
+    if (this.awaiting.size >= MAX_AWAITED_INPUT) return false;
+    this.awaiting.set(key, call);
+    return true;
+  }
+
+  forget(key: string): void {
+    this.awaiting.delete(key);
+  }
+
+  activity(json: string): void {
+    this.handlers.onActivity?.(json);
+  }
+
+  answered(method: string, body: string): void {
+    if (method === 'tools/list') this.learnTools(body);
+  }
+
+  finished(call: Call): void {
+    if (this.calls.get(call.key) === call) this.calls.delete(call.key);
+  }
+
+  // ---- internals ----
+
+  private buildMeta(): void {
+    let m = `"${META_PROTOCOL_VERSION}":"${V2026}","${META_CLIENT_CAPABILITIES}":${this.capsJson}`;
+    if (this.infoJson !== undefined) m += `,"${META_CLIENT_INFO}":${this.infoJson}`;
+    if (this.logLevel !== undefined) m += `,"${META_LOG_LEVEL}":"${this.logLevel}"`;
+    this.meta = m;
+  }
+
+  private headers(method: string, extra: readonly [string, string][], trace: string): [string, string][] {
+    const h: [string, string][] = [['mcp-protocol-version', V2026]];
+    for (const [k, v] of extra) h.push([k.toLowerCase(), v]);
+    if (trace.length > 0) for (const [k, v] of Object.entries(withTrace({}, trace))) h.push([k, v]);
+    if (extra.length === 0) h.push(['mcp-method', method]);
+    return h;
+  }
+
+  /** The proxy's handshake: one upstream server/discover, translated for the client's revision. */
+  private initialize(json: string, idJson: string, sink: ReplySink, trace: string): void {
+    const p = smallParams(json);
+    const requested = typeof p.protocolVersion === 'string' ? p.protocolVersion : '';
+    // Re-serialised once per session: the initialize passed the acceptor's depth limit.
+    this.capsJson = isObject(p.capabilities) ? JSON.stringify(p.capabilities) : '{}';
+    this.infoJson = isObject(p.clientInfo) ? JSON.stringify(p.clientInfo) : undefined;
+    this.buildMeta();
+    const body = `{"jsonrpc":"2.0","id":${this.mintId()},"method":"server/discover","params":{"_meta":{${this.meta}}}}`;
+    const collect = new CollectSink(() => undefined);
+    this.send(body, this.headers('server/discover', [], trace), collect);
+    void collect.done.then((r) => {
+      if (!r.ok) return sink.fail(r.err);
+      let msg: { result?: unknown; error?: unknown };
+      try {
+        msg = JSON.parse(r.body) as { result?: unknown; error?: unknown };
+      } catch (err) {
+        return sink.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'server/discover answer is not JSON', { cause: err }));
+      }
+      if (msg.error !== undefined) return sink.json(replaceId(r.body, idJson) ?? r.body);
+      const t = initializeFromDiscover(msg.result, requested);
+      if (!t.ok) return sink.fail(new ProxyError(ErrorCode.UpstreamProtocol, t.problem));
+      sink.json(`{"jsonrpc":"2.0","id":${idJson},"result":${JSON.stringify(t.result)}}`);
+    });
+  }
+
+  private forward(json: string, method: string, key: string, idJson: string, sink: ReplySink, trace: string): void {
+    let scan = scanRequest2026(json);
+    if (!scan.ok) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, scan.problem));
+    let specs: ParamHeaderSpec[] = [];
+    if (method === 'tools/call' && scan.name !== undefined) {
+      specs = this.toolSpecs.get(scan.name) ?? [];
+      if (specs.length > 0) {
+        scan = scanRequest2026(json, specs.map((s) => s.path));
+        if (!scan.ok) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, scan.problem));
+      }
+    }
+    const base = withMeta(json, this.meta);
+    if (base === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidParams, 'params must be an object'));
+    if (this.calls.size >= MAX_CALLS) return sink.fail(new ProxyError(ErrorCode.Overloaded, 'too many requests in flight in this session'));
+    const headers = this.headers(method, headersFromBody2026(method, scan, specs), trace);
+    const call = new Call(this, key, sink, idJson, method, base, headers, MRTR_METHODS.has(method));
+    this.calls.set(key, call);
+    call.start();
+  }
+
+  /** x-mcp-header specs from a tools/list result seen on this session. */
+  private learnTools(body: string): void {
+    // Most tool lists mirror nothing: the whole result is parsed only when some tool does.
+    if (!body.includes('x-mcp-header')) return;
+    let tools: unknown;
+    try {
+      tools = (JSON.parse(body) as { result?: { tools?: unknown } }).result?.tools;
+    } catch {
+      return;
+    }
+    if (!Array.isArray(tools)) return;
+    for (const t of tools) {
+      if (!isObject(t) || typeof t.name !== 'string') continue;
+      const h = paramHeadersOf(t.inputSchema);
+      this.toolSpecs.delete(t.name);
+      if (!h.ok) {
+        this.log.debug({ tool: t.name, reason: h.reason }, 'upstream tool has invalid x-mcp-header annotations');
+        continue;
+      }
+      if (h.params.length === 0) continue;
+      if (this.toolSpecs.size >= MAX_TOOL_SPECS) {
+        const oldest = this.toolSpecs.keys().next().value;
+        if (oldest !== undefined) this.toolSpecs.delete(oldest);
+      }
+      this.toolSpecs.set(t.name, h.params);
+    }
+  }
+}
