@@ -25,11 +25,14 @@ const LEVEL = 'io.modelcontextprotocol/logLevel';
 let up: Raw2026Upstream;
 let proxy: ProxyHandle;
 let url: string;
+let briefUrl: string;
 
 before(async () => {
   up = await startRaw2026Upstream({ bridgeTools: true });
-  proxy = await startTestProxy(`  modern:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n`);
+  proxy = await startTestProxy(`  modern:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n`
+    + `  brief:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n    timeouts: { request_ms: 300, max_request_ms: 800 }\n`);
   url = `${proxy.url}/modern/mcp`;
+  briefUrl = `${proxy.url}/brief/mcp`;
 });
 after(async () => {
   await proxy.close();
@@ -39,20 +42,24 @@ after(async () => {
 interface Opened { client: Client; transport: StreamableHTTPClientTransport; asked: string[]; close(): Promise<void> }
 
 /** An SDK client (2025-11-25) that declares elicitation and answers each question with `answer(n)`. */
-async function open(name: string, opts: { elicitation?: boolean; answer?: (message: string) => string } = {}): Promise<Opened> {
+async function open(name: string, opts: { elicitation?: boolean; answer?: (message: string) => string | Promise<string>; url?: string } = {}): Promise<Opened> {
   const caps = opts.elicitation === false ? {} : { elicitation: {} };
   const client = new Client({ name, version: '1.0.0' }, { capabilities: caps });
   const asked: string[] = [];
   if (opts.elicitation !== false) {
-    client.setRequestHandler(ElicitRequestSchema, (req) => {
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
       const message = req.params.message;
       asked.push(message);
-      return { action: 'accept', content: { answer: opts.answer ? opts.answer(message) : `re ${message}` } };
+      return { action: 'accept', content: { answer: opts.answer ? await opts.answer(message) : `re ${message}` } };
     });
   }
-  const transport = new StreamableHTTPClientTransport(new URL(url));
+  const transport = new StreamableHTTPClientTransport(new URL(opts.url ?? url));
   await client.connect(transport);
-  return { client, transport, asked, close: () => client.close() };
+  // DELETE first: a client that only closes leaves its session to the idle reaper.
+  return { client, transport, asked, close: async () => {
+    await transport.terminateSession();
+    await client.close();
+  } };
 }
 
 function metaOf(r: Recorded): Record<string, unknown> {
@@ -272,5 +279,80 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
     } finally {
       await c.close();
     }
+  });
+  test('progress notifications on the upstream reply stream reach the client, then the result', async () => {
+    const c = await open('b2-progress');
+    try {
+      const seen: number[] = [];
+      const r = await c.client.callTool({ name: 'slow', arguments: { steps: 3, delayMs: 10 } }, undefined, { onprogress: (p) => seen.push(p.progress) });
+      assert.deepEqual(seen, [1, 2, 3]);
+      assert.deepEqual(r.content, [{ type: 'text', text: 'done after 3' }]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('an upstream error status (404 -32601) reaches the client as a JSON-RPC error, and the session lives on', async () => {
+    const c = await open('b2-unknown');
+    try {
+      await assert.rejects(c.client.listResourceTemplates(), (err: Error & { code?: number }) => {
+        assert.equal(err.code, -32601);
+        assert.match(err.message, /Method not found/);
+        return true;
+      });
+      const b = await open('b2-unknown-noelicit', { elicitation: false });
+      try {
+        // The upstream's 400 -32021 (the client declared no elicitation) as the JSON-RPC error it is.
+        await assert.rejects(b.client.callTool({ name: 'ask', arguments: { question: 'q?' } }), (err: Error & { code?: number }) => {
+          assert.equal(err.code, -32021);
+          return true;
+        });
+      } finally {
+        await b.close();
+      }
+      assert.equal(await callText(c.client, 'echo', { text: 'still-here' }), 'still-here');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a first tools/call without tools/list still carries Mcp-Param-* (the proxy lists tools once itself)', async () => {
+    const c = await open('b2-route-cold');
+    try {
+      const before = up.requests.length;
+      assert.equal(await callText(c.client, 'route', { region: 'us', query: 'b2-cold-q' }), 'region us: b2-cold-q');
+      assert.equal(await callText(c.client, 'route', { region: 'ap', query: 'b2-cold-q2' }), 'region ap: b2-cold-q2');
+      const seen = up.requests.slice(before).map((r) => r.rpcMethod);
+      assert.deepEqual(seen, ['tools/list', 'tools/call', 'tools/call'], 'one tools/list for the session');
+      assert.equal(callsWith('b2-cold-q"')[0]?.headers['mcp-param-region'], 'us');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a client that never answers the elicitation is bounded by the request deadline (max_request_ms)', async () => {
+    let release: (v: string) => void = () => {};
+    const never = new Promise<string>((r) => {
+      release = r;
+    });
+    const c = await open('b2-silent', { url: briefUrl, answer: () => never });
+    try {
+      const t0 = Date.now();
+      await assert.rejects(c.client.callTool({ name: 'ask', arguments: { question: 'b2-silent?' } }), (err: Error & { code?: number }) => {
+        assert.equal(err.code, -32001);
+        assert.match(err.message, /max_request_ms/);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 5000);
+      assert.deepEqual(c.asked, ['b2-silent?']);
+      assert.equal(callsWith('b2-silent?').length, 1, 'no retry without an answer');
+    } finally {
+      release('late');
+      await c.close();
+    }
+  });
+
+  test('every session\'s listen ends upstream once its session is deleted', async () => {
+    await waitFor(() => up.listenStreams() === 0, 5000, 'no listen left open');
   });
 });

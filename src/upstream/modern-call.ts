@@ -147,15 +147,17 @@ export class Call {
   onAnswer(sink: RoundSink, body: string, status = 200): void {
     if (sink !== this.current || this.done) return;
     if (status === 200 && this.mrtr && resultTypeOf(body) === 'input_required') return this.inputRequired(body);
-    const out = this.round > 0 ? (replaceId(body, this.clientIdJson) ?? body) : body;
+    // An error body (404 -32601, 400 -32602, ...) goes down as a 200 JSON-RPC error, as a
+    // session-era server answers: to a session-era client a 404 means "your session is gone" and
+    // any other error status hides the JSON-RPC error behind a transport failure. A null id (the
+    // upstream could not read ours) becomes the client's, so the client can match it.
+    const out = this.round > 0 || status !== 200 ? (replaceId(body, this.clientIdJson) ?? body) : body;
     this.finish();
     if (status === 200) this.host.answered(this.method, out);
     if (this.down.closed) return;
     if (this.streaming) {
       this.down.event(out);
       this.down.end();
-    } else if (status !== 200 && this.down.errorBody) {
-      this.down.errorBody(status, out);
     } else {
       this.down.json(out);
     }

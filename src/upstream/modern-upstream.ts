@@ -45,7 +45,19 @@ export const MAX_AWAITED_INPUT = 256;
 /** Requests in flight per session (the acceptor's own limits are lower; this is the backstop). */
 const MAX_CALLS = 4096;
 
+/** Pages of the proxy's own tools/list before a first tools/call (see prefetchTools). */
+const MAX_TOOL_PAGES = 8;
+
 let sessionSeq = 0;
+
+function nextCursorOf(body: string): string | undefined {
+  try {
+    const c = (JSON.parse(body) as { result?: { nextCursor?: unknown } }).result?.nextCursor;
+    return typeof c === 'string' ? c : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -76,6 +88,9 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
   private readonly calls = new Map<string, Call>();
   private readonly awaiting = new Map<string, Call>();
   private readonly listen: Listen;
+  /** A tools/list result went by on this session (the client's or the proxy's own). */
+  private toolsSeen = false;
+  private toolsLearned: Promise<void> | undefined;
 
   constructor(
     readonly dest: HttpDestination,
@@ -249,6 +264,21 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
   }
 
   private forward(json: string, method: string, key: string, idJson: string, sink: ReplySink, trace: string): void {
+    if (method === 'tools/call' && !this.toolsSeen) {
+      // Mcp-Param-* are a MUST for the client, and this client may call a tool it knows from an
+      // earlier session without listing tools first: learn the specs once, then send the call.
+      this.toolsLearned ??= this.prefetchTools(trace);
+      void this.toolsLearned.then(() => {
+        if (sink.closed) return;
+        if (this.state !== 'open') return sink.fail(new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed'));
+        this.send2026(json, method, key, idJson, sink, trace);
+      });
+      return;
+    }
+    this.send2026(json, method, key, idJson, sink, trace);
+  }
+
+  private send2026(json: string, method: string, key: string, idJson: string, sink: ReplySink, trace: string): void {
     let scan = scanRequest2026(json);
     if (!scan.ok) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, scan.problem));
     let specs: ParamHeaderSpec[] = [];
@@ -268,8 +298,29 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
     call.start();
   }
 
+  /**
+   * The proxy's own tools/list (all pages, bounded) before a first tools/call on a session that
+   * listed no tools. Never rejects: without specs the call still goes, and the upstream judges it.
+   */
+  private async prefetchTools(trace: string): Promise<void> {
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_TOOL_PAGES && this.state === 'open'; page++) {
+      const params = cursor === undefined ? '' : `"cursor":${JSON.stringify(cursor)},`;
+      const body = `{"jsonrpc":"2.0","id":${this.mintId()},"method":"tools/list","params":{${params}"_meta":{${this.meta}}}}`;
+      const collect = new CollectSink(() => undefined);
+      this.send(body, this.headers('tools/list', [], trace), collect);
+      const r = await collect.done;
+      if (!r.ok) break;
+      this.learnTools(r.body);
+      cursor = r.body.includes('"nextCursor"') ? nextCursorOf(r.body) : undefined;
+      if (cursor === undefined) break;
+    }
+    this.toolsSeen = true;
+  }
+
   /** x-mcp-header specs from a tools/list result seen on this session. */
   private learnTools(body: string): void {
+    this.toolsSeen = true;
     // Most tool lists mirror nothing: the whole result is parsed only when some tool does.
     if (!body.includes('x-mcp-header')) return;
     let tools: unknown;
