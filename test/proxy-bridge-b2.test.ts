@@ -322,7 +322,8 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
       const before = up.requests.length;
       assert.equal(await callText(c.client, 'route', { region: 'us', query: 'b2-cold-q' }), 'region us: b2-cold-q');
       assert.equal(await callText(c.client, 'route', { region: 'ap', query: 'b2-cold-q2' }), 'region ap: b2-cold-q2');
-      const seen = up.requests.slice(before).map((r) => r.rpcMethod);
+      // (The client's GET stream opens a listen at its own pace: not part of this count.)
+      const seen = up.requests.slice(before).map((r) => r.rpcMethod).filter((m) => m !== 'subscriptions/listen');
       assert.deepEqual(seen, ['tools/list', 'tools/call', 'tools/call'], 'one tools/list for the session');
       assert.equal(callsWith('b2-cold-q"')[0]?.headers['mcp-param-region'], 'us');
     } finally {
@@ -348,6 +349,49 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
       assert.equal(callsWith('b2-silent?').length, 1, 'no retry without an answer');
     } finally {
       release('late');
+      await c.close();
+    }
+  });
+
+  test('notifications/cancelled alone (the reply stream still open) aborts upstream and ends the reply without a response', async () => {
+    const init = await rawPost(url, INIT_BODY);
+    const sid = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
+    // Not awaited: the proxy answers the head only once the reply's shape is known.
+    const callP = rawPost(url, JSON.stringify({ jsonrpc: '2.0', id: 'c-1', method: 'tools/call', params: { name: 'slow', arguments: { steps: 100, delayMs: 50 } } }), h);
+    await waitFor(() => up.requests.some((r) => r.rpcMethod === 'tools/call' && r.id === 'c-1'), 5000, 'the call upstream');
+    const n = await rawPost(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'c-1', reason: 'test' } }), h);
+    assert.equal(n.status, 202);
+    await waitFor(() => up.cancelled.includes('c-1'), 5000, 'the upstream saw its stream closed');
+    const call = await callP;
+    assert.equal(call.status, 200);
+    const rest = await call.text();
+    assert.ok(!rest.includes('"id":"c-1"'), `no response for the cancelled request: ${rest}`);
+    await (await fetch(url, { method: 'DELETE', headers: h })).text();
+  });
+
+  test('resources/unsubscribe reopens the listen without the URI; a gracefully ended listen is reopened', async () => {
+    const c = await open('b2-unsub');
+    const updates: string[] = [];
+    c.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    try {
+      await c.client.subscribeResource({ uri: 'mem://b2-x' });
+      await waitFor(() => up.notify({ uri: 'mem://b2-x' }) > 0, 5000, 'a listen with mem://b2-x');
+      await waitFor(() => updates.length > 0, 5000, 'the first update');
+      const listens = (): number => up.requests.filter((r) => r.rpcMethod === 'subscriptions/listen' && metaOf(r)[INFO] !== undefined && r.body.includes('b2-unsub')).length;
+      const before = listens();
+      up.endListens();
+      await waitFor(() => listens() > before, 5000, 'the listen reopened after its graceful end');
+      await waitFor(() => up.notify({ uri: 'mem://b2-x' }) > 0, 5000, 'the reopened listen has the subscription');
+      await waitFor(() => updates.length > 1, 5000, 'an update through the reopened listen');
+      await c.client.unsubscribeResource({ uri: 'mem://b2-x' });
+      await waitFor(() => up.notify({ uri: 'mem://b2-x' }) === 0, 5000, 'no listen subscribed to mem://b2-x');
+      const last = up.requests.filter((r) => r.rpcMethod === 'subscriptions/listen' && r.body.includes('b2-unsub')).at(-1)!;
+      assert.equal((JSON.parse(last.body) as { params: { notifications: Record<string, unknown> } }).params.notifications.resourceSubscriptions, undefined);
+    } finally {
       await c.close();
     }
   });

@@ -94,11 +94,17 @@ export class Call {
     this.sendRound(this.base);
   }
 
-  /** The client cancelled (notifications/cancelled): stop upstream work, end the reply. */
+  /**
+   * The client cancelled (notifications/cancelled): stop upstream work and end the reply with no
+   * response, as a session-era server does ("SHOULD NOT send a response" for a cancelled request):
+   * an SSE stream that ends without one, which the client has stopped waiting for.
+   */
   cancel(): void {
     if (this.done) return;
     this.stop();
-    this.down.fail(new ProxyError(ErrorCode.UpstreamClosed, 'cancelled by the client'));
+    if (this.down.closed) return;
+    this.ensureStream();
+    this.down.end();
   }
 
   /** The session is closing under this call. */
