@@ -26,13 +26,16 @@ let up: Raw2026Upstream;
 let proxy: ProxyHandle;
 let url: string;
 let briefUrl: string;
+let stretchUrl: string;
 
 before(async () => {
   up = await startRaw2026Upstream({ bridgeTools: true });
   proxy = await startTestProxy(`  modern:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n`
-    + `  brief:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n    timeouts: { request_ms: 300, max_request_ms: 800 }\n`);
+    + `  brief:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n    timeouts: { request_ms: 300, max_request_ms: 800 }\n`
+    + `  stretch:\n    transport: streamable_http\n    url: ${up.url}\n    protocol: 2026\n    timeouts: { request_ms: 300, max_request_ms: 5000 }\n`);
   url = `${proxy.url}/modern/mcp`;
   briefUrl = `${proxy.url}/brief/mcp`;
+  stretchUrl = `${proxy.url}/stretch/mcp`;
 });
 after(async () => {
   await proxy.close();
@@ -326,6 +329,20 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
       const seen = up.requests.slice(before).map((r) => r.rpcMethod).filter((m) => m !== 'subscriptions/listen');
       assert.deepEqual(seen, ['tools/list', 'tools/call', 'tools/call'], 'one tools/list for the session');
       assert.equal(callsWith('b2-cold-q"')[0]?.headers['mcp-param-region'], 'us');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('progress extends a call past request_ms (up to max_request_ms), as on session-era upstreams', async () => {
+    const c = await open('b2-stretch', { url: stretchUrl });
+    try {
+      let seen = 0;
+      const t0 = Date.now();
+      const r = await c.client.callTool({ name: 'slow', arguments: { steps: 20, delayMs: 50 } }, undefined, { onprogress: () => seen++ });
+      assert.ok(Date.now() - t0 > 300, 'the call outlived request_ms');
+      assert.equal(seen, 20);
+      assert.deepEqual(r.content, [{ type: 'text', text: 'done after 20' }]);
     } finally {
       await c.close();
     }

@@ -28,7 +28,7 @@ export interface CallHost {
   /** Route the client's response to `id` (a minted server request id) to this call. */
   awaitResponse(key: string, call: Call): boolean;
   forget(key: string): void;
-  /** A server request went down: counts as activity for the session's deadlines. */
+  /** A server request or notification went down: activity for the session's deadlines. */
   activity(json: string): void;
   /** A final response went down (tools/list results teach the session x-mcp-header specs). */
   answered(method: string, body: string): void;
@@ -172,6 +172,8 @@ export class Call {
   /** Anything but the answer on the round's stream (progress, log messages): straight down. */
   onOther(sink: RoundSink, json: string): boolean {
     if (sink !== this.current || this.done) return true;
+    // Progress and the like extend the call's deadline up to max_request_ms (UpstreamSession).
+    this.host.activity(json);
     this.ensureStream();
     return this.down.event(json);
   }

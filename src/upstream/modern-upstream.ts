@@ -139,7 +139,10 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
     if (this.state !== 'open') throw new ProxyError(ErrorCode.UpstreamClosed, 'upstream session closed');
     const env = parseEnvelope(json);
     if (env.kind === MsgKind.Response) {
-      const call = this.awaiting.get(idKey(env.id));
+      const k = idKey(env.id);
+      const call = this.awaiting.get(k);
+      // Taken out at once: a second response to the same request must not count twice.
+      this.awaiting.delete(k);
       if (call) call.onClientResponse(json);
       return;
     }
@@ -178,7 +181,16 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
 
   // ---- CallHost / ListenHost ----
 
+  /**
+   * A client request's round: no timer of SessionlessHttp's own, UpstreamSession's deadline
+   * (request_ms, extended by activity up to max_request_ms) ends it through the sink's close hook.
+   */
   send(body: string, headers: readonly [string, string][], sink: ReplySink): void {
+    this.http.request(this.dest, body, headers, true, sink);
+  }
+
+  /** The proxy's own requests (discover, tools/list), which no client deadline covers: request_ms. */
+  private sendOwn(body: string, headers: readonly [string, string][], sink: ReplySink): void {
     this.http.request(this.dest, body, headers, false, sink);
   }
 
@@ -247,7 +259,7 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
     this.buildMeta();
     const body = `{"jsonrpc":"2.0","id":${this.mintId()},"method":"server/discover","params":{"_meta":{${this.meta}}}}`;
     const collect = new CollectSink(() => undefined);
-    this.send(body, this.headers('server/discover', [], trace), collect);
+    this.sendOwn(body, this.headers('server/discover', [], trace), collect);
     void collect.done.then((r) => {
       if (!r.ok) return sink.fail(r.err);
       let msg: { result?: unknown; error?: unknown };
@@ -308,7 +320,7 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
       const params = cursor === undefined ? '' : `"cursor":${JSON.stringify(cursor)},`;
       const body = `{"jsonrpc":"2.0","id":${this.mintId()},"method":"tools/list","params":{${params}"_meta":{${this.meta}}}}`;
       const collect = new CollectSink(() => undefined);
-      this.send(body, this.headers('tools/list', [], trace), collect);
+      this.sendOwn(body, this.headers('tools/list', [], trace), collect);
       const r = await collect.done;
       if (!r.ok) break;
       this.learnTools(r.body);
