@@ -142,17 +142,6 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
     }
   });
 
-  test('the upstream never sees initialize, notifications/initialized or Mcp-Session-Id, and every POST carries MCP-Protocol-Version 2026-07-28', () => {
-    assert.ok(up.requests.length > 5);
-    for (const r of up.requests) {
-      assert.notEqual(r.rpcMethod, 'initialize');
-      assert.notEqual(r.rpcMethod, 'notifications/initialized');
-      assert.equal(r.headers['mcp-session-id'], undefined);
-      assert.equal(r.httpMethod, 'POST');
-      assert.equal(r.headers['mcp-protocol-version'], V2026);
-    }
-  });
-
   test('a tool that answers input_required: the SDK client\'s elicitation handler answers and the tool result arrives (one round)', async () => {
     const c = await open('b2-ask', { answer: () => 'forty-two' });
     try {
@@ -415,5 +404,16 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
 
   test('every session\'s listen ends upstream once its session is deleted', async () => {
     await waitFor(() => up.listenStreams() === 0, 5000, 'no listen left open');
+  });
+
+  test('after all of the above: the upstream never saw initialize, notifications/initialized or Mcp-Session-Id, and every POST carried MCP-Protocol-Version 2026-07-28', () => {
+    assert.ok(up.requests.length > 50);
+    for (const r of up.requests) {
+      assert.notEqual(r.rpcMethod, 'initialize');
+      assert.notEqual(r.rpcMethod, 'notifications/initialized');
+      assert.equal(r.headers['mcp-session-id'], undefined);
+      assert.equal(r.httpMethod, 'POST');
+      assert.equal(r.headers['mcp-protocol-version'], V2026);
+    }
   });
 });
