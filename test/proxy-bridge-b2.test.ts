@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { type Raw2026Upstream, type Recorded, startRaw2026Upstream } from './fixtures/raw-2026-upstream.js';
@@ -399,6 +400,20 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
       assert.equal((JSON.parse(last.body) as { params: { notifications: Record<string, unknown> } }).params.notifications.resourceSubscriptions, undefined);
     } finally {
       await c.close();
+    }
+  });
+
+  test('a legacy HTTP+SSE client (GET /NAME/sse) is bridged the same way, elicitation included', async () => {
+    const client = new Client({ name: 'b2-legacy-sse', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+    client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { answer: 'over sse' } }));
+    const transport = new SSEClientTransport(new URL(`${proxy.url}/modern/sse`));
+    await client.connect(transport);
+    try {
+      assert.deepEqual(client.getServerVersion(), { name: 'raw-2026', version: '1.0.0' });
+      assert.equal(await callText(client, 'echo', { text: 'b2-legacy-echo' }), 'b2-legacy-echo');
+      assert.equal(await callText(client, 'ask', { question: 'b2-legacy?' }), 'answer: over sse');
+    } finally {
+      await client.close();
     }
   });
 
