@@ -53,7 +53,7 @@ class Host implements CallHost {
   awaitResponse(key: string, call: Call): boolean { this.awaiting.set(key, call); return true; }
   forget(key: string): void { this.awaiting.delete(key); }
   activity(json: string): void { this.activities.push(json); }
-  answered(_m: string, body: string): void { this.answeredBodies.push(body); }
+  answered(_m: string, body: string): string { this.answeredBodies.push(body); return body; }
   finished(): void { this.finishedCalls++; }
   /** The client answers server request `id` (as the session's post() would route it). */
   reply(id: string, result: unknown): void {

@@ -117,7 +117,11 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
     const c = await open('b2-basic');
     try {
       const tools = await c.client.listTools();
+      // badhdr's x-mcp-header is invalid: a 2026 client must drop it, so the bridge does.
       assert.deepEqual(tools.tools.map((t) => t.name), ['echo', 'ask', 'route', 'slow', 'ask2', 'nag']);
+      const raw = await post2026(url, body2026(70, 'tools/list'), headers2026('tools/list'));
+      const listed = ((await raw.json()) as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name);
+      assert.ok(listed.includes('badhdr'), 'the upstream lists it (pass-through shows it)');
       assert.equal(await callText(c.client, 'echo', { text: 'b2-basic-hello' }), 'b2-basic-hello');
       const res = await c.client.readResource({ uri: 'mem://café' });
       assert.deepEqual(res.contents, [{ uri: 'mem://café', mimeType: 'text/plain', text: 'crème' }]);

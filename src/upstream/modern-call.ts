@@ -30,8 +30,11 @@ export interface CallHost {
   forget(key: string): void;
   /** A server request or notification went down: activity for the session's deadlines. */
   activity(json: string): void;
-  /** A final response went down (tools/list results teach the session x-mcp-header specs). */
-  answered(method: string, body: string): void;
+  /**
+   * A final response is going down: tools/list results teach the session x-mcp-header specs and
+   * lose the tools whose annotations are invalid. Returns the body to send.
+   */
+  answered(method: string, body: string): string;
   /** The call is over: the session drops it from its tables. */
   finished(call: Call): void;
 }
@@ -157,9 +160,9 @@ export class Call {
     // session-era server answers: to a session-era client a 404 means "your session is gone" and
     // any other error status hides the JSON-RPC error behind a transport failure. A null id (the
     // upstream could not read ours) becomes the client's, so the client can match it.
-    const out = this.round > 0 || status !== 200 ? (replaceId(body, this.clientIdJson) ?? body) : body;
+    let out = this.round > 0 || status !== 200 ? (replaceId(body, this.clientIdJson) ?? body) : body;
     this.finish();
-    if (status === 200) this.host.answered(this.method, out);
+    if (status === 200) out = this.host.answered(this.method, out);
     if (this.down.closed) return;
     if (this.streaming) {
       this.down.event(out);

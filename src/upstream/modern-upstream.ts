@@ -224,8 +224,8 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
     this.handlers.onActivity?.(json);
   }
 
-  answered(method: string, body: string): void {
-    if (method === 'tools/list') this.learnTools(body);
+  answered(method: string, body: string): string {
+    return method === 'tools/list' ? this.learnTools(body) : body;
   }
 
   finished(call: Call): void {
@@ -330,24 +330,32 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
     this.toolsSeen = true;
   }
 
-  /** x-mcp-header specs from a tools/list result seen on this session. */
-  private learnTools(body: string): void {
+  /**
+   * x-mcp-header specs from a tools/list result seen on this session; the result to pass down.
+   * A tool with invalid annotations is dropped from it (server/tools "x-mcp-header": clients MUST
+   * drop such tools, and the session-era client cannot know the rule), which is the one case where
+   * a result is re-serialised; every other tools/list passes as its bytes.
+   */
+  private learnTools(body: string): string {
     this.toolsSeen = true;
     // Most tool lists mirror nothing: the whole result is parsed only when some tool does.
-    if (!body.includes('x-mcp-header')) return;
-    let tools: unknown;
+    if (!body.includes('x-mcp-header')) return body;
+    let msg: { result?: { tools?: unknown } };
     try {
-      tools = (JSON.parse(body) as { result?: { tools?: unknown } }).result?.tools;
+      msg = JSON.parse(body) as { result?: { tools?: unknown } };
     } catch {
-      return;
+      return body;
     }
-    if (!Array.isArray(tools)) return;
+    const tools = msg.result?.tools;
+    if (!Array.isArray(tools)) return body;
+    const invalid = new Set<unknown>();
     for (const t of tools) {
       if (!isObject(t) || typeof t.name !== 'string') continue;
       const h = paramHeadersOf(t.inputSchema);
       this.toolSpecs.delete(t.name);
       if (!h.ok) {
-        this.log.debug({ tool: t.name, reason: h.reason }, 'upstream tool has invalid x-mcp-header annotations');
+        this.log.debug({ tool: t.name, reason: h.reason }, 'upstream tool has invalid x-mcp-header annotations: not listed');
+        invalid.add(t);
         continue;
       }
       if (h.params.length === 0) continue;
@@ -356,6 +364,14 @@ export class ModernUpstream implements ExchangeClient, CallHost, ListenHost {
         if (oldest !== undefined) this.toolSpecs.delete(oldest);
       }
       this.toolSpecs.set(t.name, h.params);
+    }
+    if (invalid.size === 0 || !msg.result) return body;
+    msg.result.tools = tools.filter((t) => !invalid.has(t));
+    try {
+      return JSON.stringify(msg);
+    } catch {
+      // A result too deep to serialise again: passed as it came rather than lost.
+      return body;
     }
   }
 }
