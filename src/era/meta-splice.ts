@@ -88,3 +88,26 @@ export function withMeta(frame: string, members: string): string | undefined {
   const sep = inner.empty ? '' : ',';
   return `${frame.slice(0, inner.close)}${sep}${members}${frame.slice(inner.close)}`;
 }
+
+/**
+ * `frame` with `members` (JSON text of one or more members, non-empty) appended to `params`,
+ * creating `params` when absent. B2's MRTR retry adds `inputResponses` and `requestState` this way
+ * to the client's original request, whose arguments it must not rebuild. Appended last, so a
+ * parser that keeps the last duplicate sees the proxy's value. Undefined when `frame` is not an
+ * object or `params` is present but not an object.
+ */
+export function withParams(frame: string, members: string): string | undefined {
+  const top = skipWs(frame, 0);
+  if (frame.charCodeAt(top) !== LBRACE) return undefined;
+  const params = findMember(frame, top, 'params');
+  if (!params || skipWs(frame, params.close + 1) !== frame.length) return undefined;
+  if (params.start < 0) {
+    const sep = params.empty ? '' : ',';
+    return `${frame.slice(0, params.close)}${sep}"params":{${members}}${frame.slice(params.close)}`;
+  }
+  if (frame.charCodeAt(params.start) !== LBRACE) return undefined;
+  const inner = findMember(frame, params.start, '');
+  if (!inner) return undefined;
+  const sep = inner.empty ? '' : ',';
+  return `${frame.slice(0, inner.close)}${sep}${members}${frame.slice(inner.close)}`;
+}
