@@ -34,18 +34,23 @@ const B1_CAPABILITY = "sep-2575-server-rejects-undeclared-capability \"Server ex
   + '-32021 per request (the fixture checks its session\'s capabilities, the bridge\'s initialize declares {}, and '
   + "McpServer turns a tool's thrown error into an isError result)";
 const B1_MRTR = 'B1 MRTR (upstream elicitation/sampling/roots requests become input_required with a signed requestState)';
-/** The session-era tools elicit, sample or list roots mid-call; the bridge refuses those with -32601 today. */
-const MRTR = (what: string): string => `${what}: the bridge refuses the upstream's server request with -32601, so the tool `
-  + 'completes (with an error text) instead of an input_required result';
+/**
+ * The session-era tools elicit, sample or list roots mid-call (on the call's stream). Today the
+ * bridge's initialize declares no client capabilities, so the SDK refuses elicitation itself
+ * ("Client does not support form elicitation"), and the bridge answers sampling/roots requests
+ * with -32601: the tool completes (an isError text) instead of an input_required result.
+ */
+const MRTR = (what: string): string => `${what}: no input_required from the bridge (it declares no client capabilities `
+  + 'upstream, so elicitation is refused by the SDK, and it answers sampling/roots requests with -32601)';
 const MRTR_SCENARIOS: readonly [string, string][] = [
   ['input-required-result-basic-elicitation', 'sep-2322-elicitation-incomplete "Expected InputRequiredResult but got a complete result"'],
-  ['input-required-result-basic-sampling', 'sep-2322-sampling-incomplete (http: "Expected a JSON-RPC response for tools/call, got HTTP 200 (text/event-stream)"; stdio: "Expected InputRequiredResult with sampling inputRequest")'],
-  ['input-required-result-basic-list-roots', 'sep-2322-list-roots-incomplete (http: "got HTTP 200 (text/event-stream)"; stdio: "Expected InputRequiredResult with roots/list inputRequest")'],
+  ['input-required-result-basic-sampling', 'sep-2322-sampling-incomplete "Expected InputRequiredResult with sampling inputRequest"'],
+  ['input-required-result-basic-list-roots', 'sep-2322-list-roots-incomplete "Expected InputRequiredResult with roots/list inputRequest"'],
   ['input-required-result-request-state', 'sep-2322-request-state-incomplete "Expected InputRequiredResult"'],
   ['input-required-result-multiple-input-requests', 'sep-2322-multiple-inputs-incomplete "Expected InputRequiredResult"'],
   ['input-required-result-multi-round', 'sep-2322-multi-round-r1 "Expected InputRequiredResult with inputRequests and requestState"'],
   ['input-required-result-missing-input-response', 'sep-2322-missing-response-rerequests (WARNING) "Expected InputRequiredResult re-requesting missing information, but got a complete result"'],
-  ['input-required-result-non-tool-request', 'sep-2322-non-tool-incomplete "JSON-RPC error: Client does not support form elicitation." (prompts/get; the bridge\'s initialize declares no elicitation, so the SDK refuses before asking)'],
+  ['input-required-result-non-tool-request', 'sep-2322-non-tool-incomplete "JSON-RPC error: Client does not support form elicitation." (prompts/get: an error, not an isError text)'],
   ['input-required-result-result-type', 'sep-2322-result-type-included "Expected resultType \\"input_required\\", got \\"complete\\""'],
   ['input-required-result-tampered-state', 'sep-2322-reject-tampered-state "Prerequisite failed: could not get initial InputRequiredResult with requestState"'],
   ['input-required-result-capability-check', 'sep-2322-respect-client-capabilities "Server returned complete result; expected InputRequiredResult with sampling-only inputRequests"'],
@@ -73,9 +78,9 @@ export const KNOWN_GAPS_2026: readonly KnownGap2026[] = [
     reason: `${VERSION_REFUSAL}; ${B1_LISTEN}; ${B1_CAPABILITY}`
       + (path === 'b1-http' ? '; sep-2575-server-no-log-without-loglevel "Server dispatched a notifications/message ... even though the client request did not '
         + 'authorize a log level": the bridge relays the upstream\'s in-call log message to a 2026 request without _meta logLevel; '
-        + 'sep-2575-http-server-method-not-found-404 "Expected HTTP 404 and -32601, got HTTP 200": an unknown tool method answered on an SSE reply whose 200 is already sent' : '') })),
+        + 'sep-2575-http-server-method-not-found-404 "Expected HTTP 404 and -32601, got HTTP 200": the upstream answers `unknown/method` -32601 on an SSE reply (the SDK\'s default), and the bridge has sent its 200 before the first event' : '') })),
   { scenario: 'tools-call-with-progress', path: 'b1-stdio', owner: 'the B1 bridge (stdio destinations)',
-    reason: 'tools-call-with-progress "No progress notifications received": through B1 to a stdio upstream the in-call notifications are dropped (the http B1 path relays them)' },
+    reason: 'tools-call-with-progress "No progress notifications received": through B1 to a stdio upstream the in-call notifications are dropped (the http B1 path relays them; the session-era stdio path of test/conformance.test.ts passes this scenario; and it is why sep-2575-server-no-log-without-loglevel passes on b1-stdio)' },
   ...B1_PATHS.map((path) => ({ scenario: 'sep-2164-resource-not-found', path, owner: 'the session-era upstream (SDK 1.32 McpServer; B1 relays the error, renumbered)',
     reason: 'sep-2164-data-uri (WARNING) "Error data.uri is undefined": the session-era McpServer\'s resource-not-found error carries no data' })),
   ...B1_PATHS.map((path) => ({ scenario: 'http-custom-header-server-validation', path, owner: 'Mcp-Param-* validation (x-mcp-header)',
