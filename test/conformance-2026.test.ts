@@ -24,7 +24,9 @@ import { after, before, describe, test } from 'node:test';
 import type { ProxyHandle } from '../src/proxy.js';
 import type { ScenarioResult } from './helpers/conformance.js';
 import { verdict } from './helpers/conformance.js';
-import { CONFORMANCE_2026_VERSION, conformance2026Cli, conformance2026InstallMs, runSuite2026, SPEC } from './helpers/conformance2026.js';
+import {
+  CONFORMANCE_2026_VERSION, conformance2026Cli, conformance2026InstallMs, runScenario2026, runSuite2026, SPEC,
+} from './helpers/conformance2026.js';
 import { KNOWN_GAPS_2026, knownGap2026, type Path2026 } from './helpers/conformance2026-gaps.js';
 import { REPO_ROOT } from './helpers/npm-cache.js';
 import { startTestProxy, stopChild, waitFor } from './helpers/proxy.js';
@@ -44,6 +46,9 @@ const RUN_MS = 115_000;
 const children: ChildProcessWithoutNullStreams[] = [];
 let proxy: ProxyHandle | undefined;
 const runs = new Map<Path2026, { results: Map<string, ScenarioResult>; ms: number }>();
+/** `scenario@path` cells that were re-run once because the first result was not as asserted. */
+const rerun = new Set<string>();
+const MAX_RERUNS = 6;
 const started = Date.now();
 
 /** A fixture server on 127.0.0.1:0 as a real child process; resolves with its /mcp URL. */
@@ -77,7 +82,7 @@ function asExpected(path: Path2026, scenario: string): boolean {
 
 function cell(path: Path2026, scenario: string): string {
   const r = runs.get(path)?.results.get(scenario);
-  const v = verdict(r);
+  const v = verdict(r) + (rerun.has(`${scenario}@${path}`) ? ' (2nd run)' : '');
   if (knownGap2026(scenario, path)) return `${v} (known gap)`;
   if (path !== 'direct' && r && better(runs.get('direct')!.results.get(scenario)!, r)) return `${v} (better than direct)`;
   return v;
@@ -131,6 +136,18 @@ before(async () => {
   };
   // One path at a time: the machine has 2 cores, and each run is one CLI process.
   for (const p of PATHS) runs.set(p, await runSuite2026(urls[p], { stallMs: STALL_MS }));
+  // Some checks wait 0.5–1 s for stream frames; on a loaded machine one can miss. A cell that is
+  // not as asserted (and is no known gap) runs once more on its own and the second result counts;
+  // the table marks it. Bounded: at most MAX_RERUNS cells, direct first (proxied cells compare
+  // against it).
+  for (const group of [['direct'], PATHS.filter((p) => p !== 'direct')] as Path2026[][]) {
+    const todo = group.flatMap((p) => [...runs.get('direct')!.results.keys()]
+      .filter((s) => !knownGap2026(s, p) && !asExpected(p, s)).map((s) => [p, s] as const));
+    for (const [p, s] of todo.slice(0, Math.max(MAX_RERUNS - rerun.size, 0))) {
+      runs.get(p)!.results.set(s, await runScenario2026(urls[p], s, STALL_MS));
+      rerun.add(`${s}@${p}`);
+    }
+  }
 }, { timeout: RUN_MS });
 
 after(async () => {

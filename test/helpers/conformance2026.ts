@@ -128,9 +128,7 @@ export async function runSuite2026(url: string, opts: { stallMs?: number; concur
   const lane = async (): Promise<void> => {
     while (next < rest.length) {
       const name = rest[next++]!;
-      const one = await runProcess(['server', '--url', url, '--scenario', name, '--spec-version', SPEC], stallMs);
-      results.set(name, one.results.get(name)
-        ?? (one.stalled ? timedOut(name, stallMs) : { scenario: name, passed: 0, failed: 1, warnings: 0, problems: [`no checks: ${one.output.slice(-500)}`] }));
+      results.set(name, await runScenario2026(url, name, stallMs));
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 2 }, lane));
@@ -138,4 +136,11 @@ export async function runSuite2026(url: string, opts: { stallMs?: number; concur
   for (const name of scenarios) ordered.set(name, results.get(name)!);
   for (const [name, r] of results) if (!ordered.has(name)) ordered.set(name, r);
   return { results: ordered, ms: Date.now() - started };
+}
+
+/** One scenario in its own CLI process (after a stall, or to re-run a cell that looked wrong). */
+export async function runScenario2026(url: string, name: string, stallMs = 20_000): Promise<ScenarioResult> {
+  const one = await runProcess(['server', '--url', url, '--scenario', name, '--spec-version', SPEC], stallMs);
+  return one.results.get(name)
+    ?? (one.stalled ? timedOut(name, stallMs) : { scenario: name, passed: 0, failed: 1, warnings: 0, problems: [`no checks: ${one.output.slice(-500)}`] });
 }
