@@ -42,8 +42,12 @@ const out: SessionOutput = {
 const registry = new Registry(out, log);
 // Virtual servers: one downstream session fans out to one upstream session per member (src/virtual/).
 const aggregator = new Aggregator({ registry, config: () => config, out, log });
-/** 2026-07-28 pass-through: session-less requests to 2026 upstreams. */
-const sessionless = new SessionlessHttp();
+/**
+ * 2026-07-28 pass-through: session-less requests to 2026 upstreams. What a tools/list result
+ * declares (x-mcp-header) goes to the acceptor, which validates calls whichever worker serves them.
+ */
+const sessionless = new SessionlessHttp((dest, tools, append) =>
+  post({ t: ToMain.ToolHeaders, dest: dest.name, tools, append, connectKey: dest.connectKey }));
 /** B1 bridge: 2026 clients to session-era upstreams, one upstream session per principal. */
 const bridges = new BridgeSessions(log);
 

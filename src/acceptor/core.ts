@@ -19,6 +19,7 @@ import { BridgeAffinity } from './bridge-affinity.js';
 import type { Reply, ReplyHost } from './replies.js';
 import { type DownSession, type EndReason, SessionStore } from './sessions.js';
 import type { SseLimits } from './sse-stream.js';
+import { ToolHeaderCache } from './tool-header-cache.js';
 
 const END_SESSION_TIMEOUT_MS = 10_000;
 /** A scrape waits this long for each worker's counters; a late worker counts with its last snapshot. */
@@ -36,6 +37,8 @@ export class Core implements ReplyHost, SupervisorHooks {
   supervisor!: Supervisor;
   /** B1 bridge: which worker holds each (client, destination)'s bridged upstream session. */
   readonly bridgeAffinity = new BridgeAffinity();
+  /** x-mcp-header specs per 2026 destination, from pass-through tools/list results (any worker). */
+  readonly toolHeaders = new ToolHeaderCache();
   /** Closing: no new sessions, but existing ones may finish what they started. */
   draining = false;
   /** Closed: every request answers 503. */
@@ -79,6 +82,8 @@ export class Core implements ReplyHost, SupervisorHooks {
    */
   setConfig(next: ProxyConfig): void {
     const old = this.auth;
+    // A changed or removed destination's tools must be listed again before calls are checked.
+    this.toolHeaders.retain(this.config, next);
     this.config = next;
     this.auth = new Authenticator(next.auth, { log: this.log, limiter: old.limiter, sessions: old.sessions });
   }
@@ -311,6 +316,13 @@ export class Core implements ReplyHost, SupervisorHooks {
         const w = this.statsWaiters.get(msg.rid);
         this.statsWaiters.delete(msg.rid);
         return w?.(msg.stats);
+      }
+      case ToMain.ToolHeaders: {
+        // Only configured 2026 destinations (the cache stays bounded by the config), and only from
+        // the upstream they point to now (a list that crossed a reload is the old upstream's).
+        const d = this.config.destinations[msg.dest];
+        if (d?.protocol === '2026' && d.connectKey === msg.connectKey) this.toolHeaders.learn(msg.dest, msg.tools, msg.append);
+        return;
       }
       case ToMain.Ready:
       case ToMain.ChildUp:

@@ -6,7 +6,8 @@
  * A 2026 request is self-describing: no session is looked up, minted or forwarded (an
  * Mcp-Session-Id is ignored, as a 2026 server does). Order of checks, all before routing:
  * era (detectEra: header vs `_meta`), removed methods (404 -32601), Mcp-Method / Mcp-Name against
- * the body (400 -32020 with the request's id), the destination's era (a session-era upstream
+ * the body and, for a tools/call of a tool seen in this destination's tools/list, its Mcp-Param-*
+ * against the arguments (400 -32020 with the request's id), the destination's era (a session-era upstream
  * answers 400 -32022 listing the session revisions, so a 2026 client falls back to initialize).
  * Then the least-loaded worker forwards it with the validated headers (streamable-http-2026 worker
  * side: upstream/sessionless-http.ts). Every refusal uses the 2026 error codes.
@@ -114,13 +115,23 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   const method = env.method as string;
   const removed = methodProblem2026(method);
   if (removed) return refuse('2026', removed.code, removed.message);
-  // No x-mcp-header specs yet (no tools/list cache): Mcp-Param-* are forwarded unchecked, as an
-  // intermediary that does not recognise them must; the 2026 upstream validates them itself.
   const get = (name: string): string => {
     for (const [k, v] of headers.list) if (k === name) return v;
     return '';
   };
-  const mismatch = checkHeaders2026(get, method, decision.scan);
+  // Mcp-Param-* of a tool the proxy saw in a tools/list of this destination (tool-header-cache.ts)
+  // are checked against the arguments; the body is scanned again for them only then, so every other
+  // request costs one Map lookup at most. Unknown tools (or before any tools/list) have no specs:
+  // their Mcp-Param-* are forwarded unchecked, as an intermediary that does not recognise them
+  // must, and the 2026 upstream validates them itself.
+  let scan = decision.scan;
+  const tool = method === 'tools/call' && scan.name !== undefined ? core.toolHeaders.lookup(dest, scan.name) : undefined;
+  if (tool !== undefined) {
+    const again = scanRequest2026(p.body, tool.paths);
+    if (!again.ok) return refuse('2026', ErrorCode.InvalidRequest, again.problem);
+    scan = again;
+  }
+  const mismatch = checkHeaders2026(get, method, scan, tool?.params);
   if (mismatch) return refuse('2026', mismatch.code, mismatch.message);
 
   const d = core.config.destinations[dest];
