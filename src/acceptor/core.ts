@@ -251,7 +251,8 @@ export class Core implements ReplyHost, SupervisorHooks {
       }
     }
     const ms = Date.now() - r.started;
-    this.metrics.request(r.dest, r.method, status, ms);
+    // Replies without a downstream session are 2026-07-28 requests (pass-through or bridged).
+    this.metrics.request(r.dest, r.method, status, ms, r.session ? '2025' : '2026');
     // trace: the W3C trace-id; span: the proxy's span, the parent-id the upstream saw.
     const t = r.trace;
     const trace = t === '' ? undefined : traceIdOf(t);
@@ -263,7 +264,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
   logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string, era?: '2026'): void {
     const ms = Date.now() - started;
-    this.metrics.request(dest, method, status, ms);
+    this.metrics.request(dest, method, status, ms, era ?? '2025');
     if (status >= 400) this.metrics.reject(note);
     if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
     // The tag, never the id: a session id is a bearer credential for its session.

@@ -57,7 +57,13 @@ export interface EraInput {
   scan: () => Scan2026 | ScanProblem;
 }
 
-function unsupported(requested: string): EraProblem {
+/**
+ * An MCP-Protocol-Version the proxy does not serve (rule 3), in the 2026-07-28 shape: 400 -32022
+ * with every version it serves, newest first, and the one asked for. The acceptor's early header
+ * check (streamable-http.ts, before the body) answers with this too: a session-era client only
+ * needs the 400, a 2026 client can pick a version from `data.supported`.
+ */
+export function unsupported(requested: string): EraProblem {
   return {
     code: ErrorCode.UnsupportedProtocolVersion,
     message: `Unsupported protocol version: ${requested}`,
