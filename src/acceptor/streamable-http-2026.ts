@@ -7,8 +7,9 @@
  * Mcp-Session-Id is ignored, as a 2026 server does). Order of checks, all before routing:
  * era (detectEra: header vs `_meta`), removed methods (404 -32601), Mcp-Method / Mcp-Name against
  * the body and, for a tools/call of a tool seen in this destination's tools/list, its Mcp-Param-*
- * against the arguments (400 -32020 with the request's id), the destination's era (a session-era upstream
- * answers 400 -32022 listing the session revisions, so a 2026 client falls back to initialize).
+ * against the arguments (400 -32020 with the request's id), the destination's era (a session-era
+ * upstream answers 400 -32022 listing the session revisions, so a 2026 client falls back to
+ * initialize).
  * Then the least-loaded worker forwards it with the validated headers (streamable-http-2026 worker
  * side: upstream/sessionless-http.ts). Every refusal uses the 2026 error codes.
  */

@@ -8,8 +8,9 @@
  *
  * Nothing here parses a body: server/discover, `input_required` results and `requestState` are
  * bytes. The one exception is a `tools/list` reply, read after it was handed on (tool-list-tap.ts)
- * so the acceptor learns the tools' x-mcp-header specs. `subscriptions/listen` is a long reply: exempt from timeouts.request_ms, still bounded by
- * idle_ms (undici bodyTimeout) and by credit like any stream.
+ * so the acceptor learns the tools' x-mcp-header specs. `subscriptions/listen` is a long reply:
+ * exempt from timeouts.request_ms, still bounded by idle_ms (undici bodyTimeout) and by credit
+ * like any stream.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
