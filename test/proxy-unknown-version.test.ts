@@ -1,8 +1,8 @@
 /**
- * An MCP-Protocol-Version the proxy does not serve is answered before the body, in the 2026-07-28
- * shape (basic/transports/streamable-http "Protocol Version Header"): 400, -32022
- * UnsupportedProtocolVersion, `data.supported` = every version served, newest first, and
- * `data.requested`. The same answer for session-era and 2026 destinations (the era of such a
+ * An MCP-Protocol-Version the proxy does not serve is answered in the 2026-07-28 shape
+ * (basic/transports/streamable-http "Protocol Version Header"): 400, -32022
+ * UnsupportedProtocolVersion with the request's id, `data.supported` = every version served,
+ * newest first, and `data.requested`. The same answer for session-era and 2026 destinations (the era of such a
  * request is unknown); a 2026 client can retry with a listed version, a session-era one just sees
  * the 400. Nothing reaches an upstream.
  */
@@ -33,11 +33,11 @@ after(async () => {
   await legacy.close();
 });
 
-async function assertUnsupported(res: Response, requested: string): Promise<void> {
+async function assertUnsupported(res: Response, requested: string, id: unknown): Promise<void> {
   assert.equal(res.status, 400);
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
   const j = (await res.json()) as Rpc;
-  assert.equal(j.id, null, 'answered before the body is read');
+  assert.equal(j.id, id, 'the error carries the request id');
   assert.equal(j.error?.code, -32022);
   assert.equal(j.error?.data?.code, ErrorCode.UnsupportedProtocolVersion);
   assert.deepEqual(j.error?.data?.supported, [...SUPPORTED_VERSIONS]);
@@ -52,7 +52,7 @@ describe('an unknown MCP-Protocol-Version', () => {
   test('to a 2026 destination: 400 -32022 with data.supported/requested; a retry with data.supported[0] is served', async () => {
     const url = `${proxy.url}/modern/mcp`;
     const seen = up.requests.length;
-    await assertUnsupported(await post2026(url, body2026('v1', 'tools/list'), headers2026('tools/list', undefined, { 'mcp-protocol-version': '2099-01-01' })), '2099-01-01');
+    await assertUnsupported(await post2026(url, body2026('v1', 'tools/list'), headers2026('tools/list', undefined, { 'mcp-protocol-version': '2099-01-01' })), '2099-01-01', 'v1');
     assert.equal(up.requests.length, seen, 'the upstream never saw it');
     const retry = await post2026(url, body2026('v2', 'tools/list'), headers2026('tools/list', undefined, { 'mcp-protocol-version': SUPPORTED_VERSIONS[0]! }));
     assert.equal(retry.status, 200);
@@ -62,9 +62,9 @@ describe('an unknown MCP-Protocol-Version', () => {
   test('to a session-era destination, in and out of a session: the same 400; the session still works', async () => {
     const url = `${proxy.url}/old/mcp`;
     const list = '{"jsonrpc":"2.0","id":7,"method":"tools/list"}';
-    await assertUnsupported(await rawPost(url, list, { 'mcp-protocol-version': '1999-01-01' }), '1999-01-01');
+    await assertUnsupported(await rawPost(url, list, { 'mcp-protocol-version': '1999-01-01' }), '1999-01-01', 7);
     const sid = await rawSession(url);
-    await assertUnsupported(await rawPost(url, list, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-13-01' }), '2025-13-01');
+    await assertUnsupported(await rawPost(url, list, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-13-01' }), '2025-13-01', 7);
     const ok = await rawPost(url, list, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
     assert.equal(ok.status, 200);
     await ok.text();

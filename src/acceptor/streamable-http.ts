@@ -5,7 +5,6 @@
  */
 import type { HttpRequest, HttpResponse } from './http-types.js';
 import { ErrorCode, jsonRpcErrorBody } from '../errors.js';
-import { SESSION_ERA_VERSIONS, unsupported } from '../era/detect.js';
 import { upstreamTrace } from '../observability/trace.js';
 import { FrameKind } from '../threads/messages.js';
 import { type Envelope, type JsonRpcId, MsgKind, isInitialize, parseEnvelope } from '../upstream/jsonrpc-envelope.js';
@@ -17,14 +16,10 @@ import { frameProblem } from './frame-check.js';
 import { acceptsBoth, acceptsSse, isJsonContentType, readBody, remoteAddress, writeError, writeErrorCorked, writeResponse } from './http-util.js';
 import { sessionLostCode, startSession } from './session-start.js';
 import { PostReply } from './replies.js';
-import { writeEraError } from './replies-2026.js';
 import { type ReplayBuffer, STANDALONE_STREAM } from './replay.js';
 import { sseEvent } from './sse-format.js';
 import { SseStream } from './sse-stream.js';
 import { captureMcpHeaders, handlePost2026, isModernVersion, refuseModernGetDelete } from './streamable-http-2026.js';
-
-/** Session revisions whose Streamable HTTP rules this acceptor implements (2026-07-28: streamable-http-2026.ts). */
-export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(SESSION_ERA_VERSIONS);
 
 const ALLOW_GET_LESS = { allow: 'POST, DELETE' };
 
@@ -58,11 +53,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     const reject = (code: ErrorCode, message: string): void => logRefusal(writeError(res, code, message), code);
     if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
     if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
-    if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version) && !modern) {
-      // Before the body, so no id: the era detector's answer (400 -32022, data.supported/requested).
-      const p = unsupported(version);
-      return core.logExchange(dest, sidHeader, undefined, writeEraError(res, p.replyEra, p.code, p.message, null, p.data), started, p.code, '2026');
-    }
+    // An MCP-Protocol-Version the proxy does not serve is answered once the body is parsed, by the
+    // era detector (handlePost2026: 400 -32022 with the request's id, data.supported/requested).
     const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, { sidHeader, version, modern, traceparent, tracestate, started }, body);
     if (early) early(onBody);
     else readBody(res, core.config.limits.maxBodyBytes, onBody);

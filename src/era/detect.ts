@@ -58,12 +58,13 @@ export interface EraInput {
 }
 
 /**
- * An MCP-Protocol-Version the proxy does not serve (rule 3), in the 2026-07-28 shape: 400 -32022
- * with every version it serves, newest first, and the one asked for. The acceptor's early header
- * check (streamable-http.ts, before the body) answers with this too: a session-era client only
- * needs the 400, a 2026 client can pick a version from `data.supported`.
+ * An MCP-Protocol-Version the proxy does not serve (rule 3), in the 2026-07-28 shape whatever the
+ * client's era: 400 -32022 with every version served, newest first, and the one asked for. A
+ * session-era client only needs the 400; a 2026 client can pick a version from `data.supported`.
+ * The acceptor answers it after the body (streamable-http.ts has no earlier version check), so the
+ * error carries the request's id.
  */
-export function unsupported(requested: string): EraProblem {
+function unsupported(requested: string): EraProblem {
   return {
     code: ErrorCode.UnsupportedProtocolVersion,
     message: `Unsupported protocol version: ${requested}`,

@@ -21,12 +21,15 @@ const NO_RESULT_TYPE = "wire-schema-valid: the reference's SSE reply to tools/ca
   + "(\"CallToolResult: must have required property 'resultType'\"); the pass-through relays it unchanged, B1 stamps it";
 const REFERENCE = 'upstream reference server (the 0.2.0-alpha.11 everything-server.ts copy: its stateless tools/call '
   + 'dispatch streams the McpServer result without resultType)';
-/** Every proxied path: an unknown MCP-Protocol-Version is refused before routing. */
-const VERSION_REFUSAL = 'sep-2575-http-server-error-jsonrpc-id "Expected error response id 301, got null" and '
-  + 'sep-2575-server-unsupported-version-error "supported versions data layout ... undefined": the proxy answers '
-  + 'MCP-Protocol-Version v999.0.0 with its session-era 400 (E_BAD_PROTOCOL_VERSION, -32600, id null) instead of '
-  + '-32022 UnsupportedProtocolVersionError with the request id and data.supported/requested';
-const VERSION_OWNER = 'era detection (README "Not yet": unknown MCP-Protocol-Version still answers the session-era 400, not -32022)';
+/**
+ * The pass path: an unknown MCP-Protocol-Version gets -32022 with the request id (B1 paths pass
+ * both checks), but its data.supported lists every version the proxy serves on that destination
+ * (the session revisions too: B2), while server/discover relays the upstream's own list.
+ */
+const VERSION_LIST = 'sep-2575-server-unsupported-version-error "Returned supported versions data layout does not correlate '
+  + 'to active server metrics": the -32022 data.supported lists 2026-07-28 and the four session revisions (served on this '
+  + 'destination through B2), while the passed-through server/discover says supportedVersions ["2026-07-28"]';
+const VERSION_OWNER = 'era detection (the -32022 list is proxy-wide; a per-destination list, or a discover that adds the B2 revisions, would agree)';
 const B1_LISTEN = 'sep-2575-server-sends-subscription-ack, -tags-subscription-id, -honors-notification-filter: '
   + '"answers subscriptions/listen with -32601"; -sends-tools/prompts-list-changed-on-subscription: no list_changed on the stream';
 const B1_CAPABILITY = "sep-2575-server-rejects-undeclared-capability \"Server executed 'test_missing_capability' although the "
@@ -69,13 +72,13 @@ export const KNOWN_GAPS_2026: readonly KnownGap2026[] = [
     reason: 'sep-2322-validate-input-responses (WARNING) "Server accepted invalid inputResponses (number instead of object) and returned complete result"' },
 
   { scenario: 'server-stateless', path: 'pass', owner: `${VERSION_OWNER}; listen framing: the reference's (the spec's listen reply is SSE; the proxy is right to wait for a JSON body's end)`,
-    reason: `${VERSION_REFUSAL}; and the 5 subscriptions/listen checks "Failed to open or receive frames from the subscriptions/listen stream endpoint": `
+    reason: `${VERSION_LIST}; and the 5 subscriptions/listen checks "Failed to open or receive frames from the subscriptions/listen stream endpoint": `
       + 'the reference streams listen as a never-ending chunked application/json body of NDJSON lines, and the proxy relays a JSON reply only whole, so no frame arrives in the suite\'s 1 s' },
 
   ...B1_PATHS.map((path) => ({ scenario: 'server-stateless', path,
-    owner: `${VERSION_OWNER}; subscriptions/listen for B1; the -32021 check: not mappable onto a session-era upstream (B1 MRTR may answer it from the request's clientCapabilities)`
+    owner: `subscriptions/listen for B1; the -32021 check: not mappable onto a session-era upstream (B1 MRTR may answer it from the request's clientCapabilities)`
       + (path === 'b1-http' ? '; logLevel filtering and the 404: the B1 bridge' : ''),
-    reason: `${VERSION_REFUSAL}; ${B1_LISTEN}; ${B1_CAPABILITY}`
+    reason: `${B1_LISTEN}; ${B1_CAPABILITY}`
       + (path === 'b1-http' ? '; sep-2575-server-no-log-without-loglevel "Server dispatched a notifications/message ... even though the client request did not '
         + 'authorize a log level": the bridge relays the upstream\'s in-call log message to a 2026 request without _meta logLevel; '
         + 'sep-2575-http-server-method-not-found-404 "Expected HTTP 404 and -32601, got HTTP 200": the upstream answers `unknown/method` -32601 on an SSE reply (the SDK\'s default), and the bridge has sent its 200 before the first event' : '') })),
