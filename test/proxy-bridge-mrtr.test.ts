@@ -27,6 +27,7 @@ const TOKENS: Record<string, string> = {
   dave: 'mrtr-dave-0123456789abcdef00000',
 };
 for (const [n, t] of Object.entries(TOKENS)) process.env[`MT_MRTR_${n.toUpperCase()}`] = t;
+process.env.MT_MRTR_SECRET = 'mrtr-secret-0123456789abcdef0123456789';
 const ELICIT = { elicitation: {} };
 const stdioPath = fileURLToPath(new URL('./fixtures/mrtr-upstream.js', import.meta.url));
 
@@ -166,6 +167,15 @@ for (const dest of ['web', 'child']) {
       assert.match(toolText(s.rpc), /^refused:.*sampling\/createMessage/, 'elicitation declared, sampling not');
     });
 
+    test('prompts/get parks and resumes the same way', async () => {
+      const r = inputRound(await call(proxy.url, dest, 'alice', 'g1', 'prompts/get', { name: 'greet' }));
+      assert.equal(r.message, 'name?');
+      const done = await call(proxy.url, dest, 'alice', 'g2', 'prompts/get', { name: 'greet', inputResponses: { [r.key]: accept('Grace') }, requestState: r.token });
+      assert.equal(done.rpc.id, 'g2');
+      assert.equal(done.rpc.result?.resultType, 'complete');
+      assert.equal((done.rpc.result?.messages as { content: { text: string } }[])[0]?.content.text, 'hello Grace');
+    });
+
     test('sampling goes through the same way', async () => {
       const r = inputRound(await call(proxy.url, dest, 'alice', 's1', 'tools/call', { name: 'sample', arguments: { q: 'hi' } }, { sampling: {} }));
       assert.equal(r.requests[r.key]?.method, 'sampling/createMessage');
@@ -177,6 +187,24 @@ for (const dest of ['web', 'child']) {
     });
   });
 }
+
+describe('B1 MRTR: a call that streamed before it asked', () => {
+  test('the notification goes out on the SSE reply, then input_required ends that stream', async () => {
+    const name = 'ask';
+    const res = await post2026(`${proxy.url}/web/mcp`, body2026('l1', 'tools/call', { name, arguments: { q: 'streamed', log: true } }, ELICIT), {
+      ...headers2026('tools/call', name), authorization: `Bearer ${TOKENS.alice}`,
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    const msgs = (await res.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Rpc & { method?: string });
+    assert.equal(msgs.length, 2, JSON.stringify(msgs));
+    assert.equal(msgs[0]?.method, 'notifications/message');
+    const r = inputRound({ status: 200, rpc: msgs[1]! });
+    assert.equal(msgs[1]?.id, 'l1');
+    const done = await call(proxy.url, 'web', 'alice', 'l2', 'tools/call', { name, arguments: { q: 'streamed', log: true }, inputResponses: { [r.key]: accept('S') }, requestState: r.token });
+    assert.equal(toolText(done.rpc), 'answer:S');
+  });
+});
 
 describe('B1 MRTR: the token', () => {
   test('a forged token (one byte flipped) is refused 400 -32602 E_REQUEST_STATE_INVALID', async () => {
@@ -216,7 +244,8 @@ describe('B1 MRTR: the token', () => {
   });
 
   test('an expired token is refused 400 E_REQUEST_STATE_EXPIRED and the upstream request is answered', async () => {
-    const short = await startProxy(configFromYaml(yamlFor(upstream.url, 'request_state_ttl_ms: 300')), { log: pino({ level: 'silent' }) });
+    // Also a configured secret (the other proxy uses a random key).
+    const short = await startProxy(configFromYaml(yamlFor(upstream.url, 'request_state_ttl_ms: 300\nrequest_state_secret: "${env:MT_MRTR_SECRET}"')), { log: pino({ level: 'silent' }) });
     try {
       const answered = upstream.stats.answered;
       const refused = upstream.stats.refused;
@@ -245,6 +274,19 @@ describe('B1 MRTR: the token', () => {
     assert.equal(list.rpc.error?.code, -32602);
     const ok = await call(proxy.url, 'web', 'alice', 'p3', 'tools/call', { name: 'ask', arguments: { q: 'p' }, inputResponses: { [r.key]: accept('p') }, requestState: r.token });
     assert.equal(toolText(ok.rpc), 'answer:p');
+  });
+});
+
+describe('B1 MRTR: config', () => {
+  test('request_state_secret must be at least 32 characters; request_state_ttl_ms defaults to 5 min', () => {
+    const base = 'listen: { port: 0 }\ndestinations:\n  a: { transport: streamable_http, url: "http://127.0.0.1:1/mcp" }\n';
+    assert.throws(() => configFromYaml(`request_state_secret: short\n${base}`), /request_state_secret: must be at least 32 characters/);
+    const ok = configFromYaml(`request_state_secret: "${'k'.repeat(32)}"\n${base}`);
+    assert.equal(ok.requestStateSecret, 'k'.repeat(32));
+    assert.equal(ok.requestStateTtlMs, 300_000);
+    const none = configFromYaml(base);
+    assert.equal(none.requestStateSecret, null);
+    assert.throws(() => configFromYaml(`request_state_ttl_ms: 0\n${base}`), /request_state_ttl_ms/);
   });
 });
 

@@ -295,9 +295,9 @@ export class BridgeSessions {
 }
 
 /**
- * Server-initiated requests (sampling, elicitation, roots) during a bridged call are refused
- * upstream with -32601 so the upstream does not hang. NEXT SLICE: park them as MRTR
- * input_required results (src/era/mrtr-bridge.ts) instead.
+ * Server-initiated requests that no MRTR call can take (during a method that cannot answer
+ * input_required, or with no call in flight) are refused upstream with -32601 so the upstream
+ * does not hang.
  */
 function refuseServerRequest(session: UpstreamSession, json: string): void {
   const env = parseEnvelope(json);
