@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAX_PARKED, type Parked, ParkTable } from '../src/upstream/bridge-park.js';
+import { MAX_PARKED, MAX_PARKED_PER_SESSION, type Parked, ParkTable } from '../src/upstream/bridge-park.js';
 
 const req = (id: number) => [{ id, method: 'elicitation/create', params: { message: `m${id}` } }];
 
@@ -26,10 +26,29 @@ test('park is refused beyond the cap and allowed again once an entry is taken', 
   assert.deepEqual(expired.sort(), ['c2', 'c3', 'c5'], 'clear expires what was left, once each');
 });
 
-test('the default cap is MAX_PARKED', () => {
+test('the default caps: MAX_PARKED per worker, MAX_PARKED_PER_SESSION per bridged session', () => {
   const t = new ParkTable<number>(() => {});
-  for (let i = 0; i < MAX_PARKED; i++) assert.ok(t.park('s', 'p', i, req(i), 60_000));
-  assert.equal(t.park('s', 'p', -1, req(0), 60_000), undefined);
+  for (let i = 0; i < MAX_PARKED_PER_SESSION; i++) assert.ok(t.park('one', 'p', i, req(i), 60_000));
+  assert.equal(t.park('one', 'p', -1, req(0), 60_000), undefined, 'one session cannot take more');
+  for (let i = MAX_PARKED_PER_SESSION; i < MAX_PARKED; i++) assert.ok(t.park(`s${i % 7}`, 'p', i, req(i), 60_000));
+  assert.equal(t.size, MAX_PARKED);
+  assert.equal(t.park('fresh', 'p', -1, req(0), 60_000), undefined, 'the worker is full');
+  t.clear();
+  assert.ok(t.park('one', 'p', 0, req(0), 60_000), 'counts are released with their entries');
+  t.clear();
+});
+
+test('the per-session count is released by take and by expiry', async () => {
+  const t = new ParkTable<number>(() => {}, 8, Date.now, 2);
+  const a = t.park('s', 'p', 1, req(1), 60_000)!;
+  t.park('s', 'p', 2, req(2), 20);
+  assert.equal(t.park('s', 'p', 3, req(3), 60_000), undefined);
+  assert.ok(t.park('other', 'p', 4, req(4), 60_000), 'other sessions are not affected');
+  t.take(a.key);
+  assert.ok(t.park('s', 'p', 5, req(5), 60_000), 'take released one');
+  assert.equal(t.park('s', 'p', 6, req(6), 60_000), undefined);
+  await sleep(50);
+  assert.ok(t.park('s', 'p', 7, req(7), 60_000), 'expiry released one');
   t.clear();
 });
 

@@ -288,7 +288,9 @@ export class BridgeSessions {
 
   private sweep(now: number): void {
     for (const b of [...this.map.values()]) {
-      if (b.session.closed || now - b.last > BRIDGE_IDLE_MS) this.drop(b);
+      // A session with calls in flight (parked ones included: request_state_ttl_ms may exceed
+      // the idle time) is not idle; the calls' own deadlines and the park TTL bound it.
+      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && b.calls.size === 0)) this.drop(b);
       else b.session.sweep(now);
     }
   }
