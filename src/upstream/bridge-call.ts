@@ -317,6 +317,9 @@ export class BridgedCall implements ReplySink {
       return;
     }
     this.parked = true;
+    // Caps and target are known now; the request body (up to max_body_bytes) need not live as long
+    // as the parked round: a retry brings its own.
+    this.body = '';
     const frame = `{"jsonrpc":"2.0","id":${this.clientId},"result":{"resultType":"input_required","inputRequests":${JSON.stringify(round.inputRequests)},"requestState":${JSON.stringify(token)}}}`;
     const down = this.down;
     if (this.downStarted) {
