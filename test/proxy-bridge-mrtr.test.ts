@@ -84,7 +84,7 @@ after(async () => {
 interface Answer { status: number; rpc: Rpc }
 
 async function call(base: string, dest: string, who: string, id: string | number, method: string, params: Record<string, unknown>, caps: Record<string, unknown> = ELICIT): Promise<Answer> {
-  const name = typeof params.name === 'string' ? params.name : undefined;
+  const name = typeof params.name === 'string' ? params.name : typeof params.uri === 'string' ? params.uri : undefined;
   const res = await post2026(`${base}/${dest}/mcp`, body2026(id, method, params, caps), { ...headers2026(method, name), authorization: `Bearer ${TOKENS[who]}` });
   const text = await res.text();
   const json = text.startsWith('{') ? text : (text.split('\n').filter((l) => l.startsWith('data: ')).at(-1) ?? 'data: {}').slice(6);
@@ -174,6 +174,16 @@ for (const dest of ['web', 'child']) {
       assert.equal(done.rpc.id, 'g2');
       assert.equal(done.rpc.result?.resultType, 'complete');
       assert.equal((done.rpc.result?.messages as { content: { text: string } }[])[0]?.content.text, 'hello Grace');
+    });
+
+    test('resources/read parks and resumes the same way (the token is bound to the uri)', async () => {
+      const uri = 'mrtr://vault';
+      const r = inputRound(await call(proxy.url, dest, 'alice', 'v1', 'resources/read', { uri }));
+      assert.equal(r.message, 'key?');
+      const done = await call(proxy.url, dest, 'alice', 'v2', 'resources/read', { uri, inputResponses: { [r.key]: accept('K') }, requestState: r.token });
+      assert.equal(done.rpc.id, 'v2');
+      assert.equal(done.rpc.result?.resultType, 'complete');
+      assert.equal((done.rpc.result?.contents as { text: string }[])[0]?.text, 'vault for K');
     });
 
     test('sampling goes through the same way', async () => {
