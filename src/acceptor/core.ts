@@ -11,7 +11,8 @@ import type { Metrics } from '../observability/metrics.js';
 import { sessionTag } from '../observability/session-tag.js';
 import { spanIdOf, startedTrace, traceIdOf } from '../observability/trace.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
-import { FrameKind, type Frame2026Msg, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import { RequestStateSigner } from '../era/request-state.js';
+import { FrameKind, type Frame2026Msg, type ResumeMsg, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
@@ -39,6 +40,11 @@ export class Core implements ReplyHost, SupervisorHooks {
   readonly bridgeAffinity = new BridgeAffinity();
   /** x-mcp-header specs per 2026 destination, from pass-through tools/list results (any worker). */
   readonly toolHeaders = new ToolHeaderCache();
+  /**
+   * B1 MRTR: verifies requestState tokens here; workers mint with the same key (WorkerInit). Made
+   * once from the start config: a reload keeps it, so tokens in flight stay valid.
+   */
+  readonly signer: RequestStateSigner;
   /** Closing: no new sessions, but existing ones may finish what they started. */
   draining = false;
   /** Closed: every request answers 503. */
@@ -52,6 +58,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
     this.auth = new Authenticator(config.auth, { log });
+    this.signer = new RequestStateSigner(config.requestStateSecret ?? undefined);
     this.table = table;
     this.store = new SessionStore(table, () => this.config.limits, log, {
       credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
@@ -176,6 +183,18 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.replies.set(reply.rid, reply);
     this.supervisor.addInflight(reply.worker, 1);
     this.supervisor.post(reply.worker, { t: ToWorker.Frame2026, rid: reply.rid, dest: reply.dest, ...msg });
+  }
+
+  /** Hand a verified MRTR retry to the worker its requestState names. */
+  resume2026(reply: Reply, msg: Omit<ResumeMsg, 't' | 'rid' | 'dest'>): void {
+    this.replies.set(reply.rid, reply);
+    this.supervisor.addInflight(reply.worker, 1);
+    this.supervisor.post(reply.worker, { t: ToWorker.Resume, rid: reply.rid, dest: reply.dest, ...msg });
+  }
+
+  /** SupervisorHooks: the key workers mint requestState tokens with. */
+  get requestStateKey(): Uint8Array {
+    return this.signer.keyBytes;
   }
 
   openServerStream(s: DownSession): void {

@@ -18,6 +18,7 @@ import { ErrorCode, type ReplyEra } from '../errors.js';
 import { MODERN_VERSIONS, SESSION_ERA_VERSIONS, detectEra, methodProblem2026 } from '../era/detect.js';
 import { scanRequest2026 } from '../era/envelope2026.js';
 import { checkHeaders2026 } from '../era/headers2026.js';
+import { mrtrTarget } from '../era/mrtr-spans.js';
 import { type Envelope, MsgKind } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import type { Abortable } from './http-util.js';
@@ -145,6 +146,24 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   }
   const bridge = d.protocol !== '2026';
   if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
+  // B1 MRTR retry: the token (minted by a worker when it parked the call) names the worker that
+  // holds the parked upstream exchange; a pass-through destination's requestState is the
+  // upstream's own and is forwarded untouched.
+  if (bridge && decision.scan.requestStateKind !== 'absent') {
+    const scan = decision.scan;
+    const v = scan.requestState === undefined
+      ? undefined
+      : core.signer.verify(scan.requestState, { principal: p.principal, method, target: mrtrTarget(scan) });
+    if (!v?.ok) return refuse('2026', v?.code ?? ErrorCode.RequestStateInvalid, v?.reason ?? 'requestState must be a string');
+    const w = v.claims.worker;
+    // A worker that died took its parked calls with it (a respawned one answers "already answered").
+    if (!core.supervisor.isUp(w)) return refuse('2026', ErrorCode.RequestStateInvalid, 'requestState names a call that no longer exists: send the original request again');
+    if (!core.hasRoom(w)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
+    const reply = new SessionlessPostReply(core, core.rid(), w, dest, method, res, env.id ?? null, 0);
+    st.reply = reply;
+    core.resume2026(reply, { session: v.claims.session, parked: String(v.claims.parked), principal: p.principal, body: p.body });
+    return true;
+  }
   const worker = bridge ? core.bridgeAffinity.pick(core.supervisor, p.principal, dest) : core.supervisor.pickLeastInflight();
   if (worker < 0 || !core.hasRoom(worker)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
 

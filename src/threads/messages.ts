@@ -49,6 +49,11 @@ export const enum ToWorker {
    * the session-era messages (an object costs one structured clone; see the measurements above).
    */
   Frame2026 = 10,
+  /**
+   * B1 MRTR: a 2026 retry (params.requestState verified by the acceptor) for an exchange parked on
+   * this worker. Posted as its object, like Frame2026.
+   */
+  Resume = 11,
 }
 
 
@@ -100,6 +105,20 @@ export interface Frame2026Msg {
   principal: string;
 }
 
+/** The claims of a verified requestState the worker needs (src/era/request-state.ts), and the retry. */
+export interface ResumeMsg {
+  t: ToWorker.Resume;
+  rid: number;
+  dest: string;
+  /** The bridged session's key (claims.session) and the parked round's key (claims.parked). */
+  session: string;
+  parked: string;
+  /** Authenticated client name (equal to claims.principal: the acceptor checked). */
+  principal: string;
+  /** The retry exactly as received (its id, params.inputResponses). */
+  body: string;
+}
+
 export type ToWorkerMsg =
   | FrameMsg
   | StreamOpenMsg
@@ -109,7 +128,8 @@ export type ToWorkerMsg =
   | EndAllMsg
   | EvictDestinationsMsg
   | StatsRequestMsg
-  | Frame2026Msg;
+  | Frame2026Msg
+  | ResumeMsg;
 
 export const enum ToMain {
   /** Worker is up: its message handler is installed. */
@@ -200,6 +220,8 @@ export type ToMainMsg =
 export interface WorkerInit {
   index: number;
   config: ProxyConfig;
+  /** The acceptor's requestState key (RequestStateSigner.keyBytes), so a worker can mint tokens. */
+  requestStateKey: Uint8Array;
 }
 
 // ---- Wire encoding --------------------------------------------------------------------------

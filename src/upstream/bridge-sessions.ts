@@ -8,12 +8,25 @@
  *
  * Bounded: at most MAX_BRIDGED sessions per worker (least recently used closed first), each closed
  * after BRIDGE_IDLE_MS without a request, all of a destination closed on reload.
+ *
+ * MRTR (docs/mcp-2026-07-28.md 1.5): a server request from the upstream during a tools/call,
+ * prompts/get or resources/read is parked (bridge-call.ts, bridge-park.ts) and the client is
+ * answered `input_required`; its retry comes back through `resume`. An HTTP upstream's server
+ * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
+ * the session's one channel with nothing tying it to a call, so it is given to the oldest call in
+ * flight on that bridged session (a limit: concurrent calls of one principal that both ask for
+ * input over stdio may get each other's questions).
  */
 import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { discoverFromInitialize } from '../era/discover-bridge.js';
 import { patchLegacyResponse } from '../era/legacy-response.js';
+import { MRTR_METHODS, inputResponsesOf } from '../era/mrtr-spans.js';
+import { responsesFromInput } from '../era/mrtr-bridge.js';
+import type { RequestStateSigner } from '../era/request-state.js';
+import { BridgedCall, type CallHost, refusal } from './bridge-call.js';
+import { type Parked, ParkTable } from './bridge-park.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
 import type { ReplySink } from './types.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
@@ -25,13 +38,34 @@ const INIT_VERSION = '2025-11-25';
 
 interface Bridged {
   key: string;
+  principal: string;
   session: UpstreamSession;
   /** The upstream's initialize result (parsed: a small object), once the handshake is done. */
   ready: Promise<unknown>;
   last: number;
+  /** MRTR-capable calls in flight (insertion order = age); bounded by the session's own in-flight calls. */
+  calls: Set<BridgedCall>;
+  host: CallHost;
+}
+
+/** What a worker needs to park calls: the shared signer (key from the acceptor) and the token TTL. */
+export interface MrtrOptions {
+  signer: RequestStateSigner;
+  worker: number;
+  ttlMs: () => number;
+}
+
+/** An MRTR retry as the acceptor verified it (ToWorker.Resume). */
+export interface ResumeRequest {
+  session: string;
+  parked: string;
+  principal: string;
+  body: string;
 }
 
 let seq = 0;
+/** A bridged session's key: destination x principal (also the requestState `session` claim). */
+const keyOf = (dest: string, principal: string): string => `${dest}\u0000${principal}`;
 const nextId = (): string => `"mpb-${(++seq).toString(36)}"`;
 
 /** Collects one reply (JSON body or the response event of a stream) for the proxy's own initialize. */
@@ -64,10 +98,16 @@ const quiet = (): ReplySink => captureSink(() => {});
 export class BridgeSessions {
   private readonly map = new Map<string, Bridged>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Parked MRTR rounds of this worker (bounded: MAX_PARKED). */
+  private readonly parked = new ParkTable<{ call: BridgedCall; b: Bridged }>((p) => this.expired(p));
 
-  constructor(private readonly log: Logger) {
+  constructor(private readonly log: Logger, private readonly mrtr?: MrtrOptions) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  get parkedCount(): number {
+    return this.parked.size;
   }
 
   get size(): number {
@@ -97,26 +137,56 @@ export class BridgeSessions {
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
       b.last = Date.now();
+      if (this.mrtr && MRTR_METHODS.has(method)) {
+        const call = new BridgedCall(sink, clientId, method, body, b.host);
+        b.calls.add(call);
+        return b.session.request(frame, false, call, '');
+      }
       b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
 
+  /**
+   * An MRTR retry the acceptor verified: answer the parked upstream request(s) with the retry's
+   * inputResponses and attach the retry's reply to the call. The parked round is single use.
+   */
+  resume(dest: Destination, principal: string, r: ResumeRequest, sink: ReplySink): void {
+    const env = parseEnvelope(r.body);
+    const span = memberSpans(r.body, 'id')?.[0];
+    if (env.kind !== MsgKind.Request || span === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: not a request'));
+    const p = this.parked.take(r.parked);
+    if (!p || p.session !== r.session || p.session !== keyOf(dest.name, principal) || p.principal !== principal || p.call.b.session.closed) {
+      if (p) this.expired(p);
+      return sink.fail(new ProxyError(ErrorCode.RequestStateInvalid, 'requestState was already answered or has expired: send the original request again'));
+    }
+    const { call, b } = p.call;
+    b.last = Date.now();
+    const answers = responsesFromInput(inputResponsesOf(r.body), p.requests.map((q) => q.id));
+    for (const a of answers.bodies) b.host.answer(a.body);
+    const missing = new Set(answers.missing.map((id) => `${typeof id}:${id}`));
+    call.attach(sink, r.body.slice(span[0], span[1]), r.body, p.requests.filter((q) => missing.has(`${typeof q.id}:${q.id}`)));
+  }
+
   async evictDestination(dest: string): Promise<number> {
     const victims = [...this.map.values()].filter((b) => b.session.dest.name === dest);
-    for (const b of victims) this.map.delete(b.key);
+    for (const b of victims) {
+      this.map.delete(b.key);
+      this.parked.dropWhere((c) => c.b === b);
+    }
     await Promise.allSettled(victims.map((b) => b.session.close()));
     return victims.length;
   }
 
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
+    this.parked.clear();
     const all = [...this.map.values()];
     this.map.clear();
     await Promise.allSettled(all.map((b) => b.session.close()));
   }
 
   private entry(dest: Destination, principal: string): Bridged {
-    const key = `${dest.name}\u0000${principal}`;
+    const key = keyOf(dest.name, principal);
     const old = this.map.get(key);
     if (old && !old.session.closed && old.session.dest === dest) {
       // LRU order: re-insert on use.
@@ -133,17 +203,19 @@ export class BridgeSessions {
     const sid = `b:${principal}`;
     const out: SessionOutput = {
       // stdio / legacy SSE server messages outside a POST stream: notifications are dropped (no
-      // 2026 stream to put them on in this slice), server requests are refused upstream.
-      push: (_sid, json) => refuseServerRequest(session, json),
+      // 2026 stream to put them on in this slice), server requests go to the oldest MRTR call.
+      push: (_sid, json) => this.serverRequest(b, json),
       // The upstream died: the next request opens a new session.
       gone: () => {
         if (this.map.get(key) === b) this.map.delete(key);
+        this.parked.dropWhere((c) => c.b === b);
       },
       childUp: () => {},
       childDown: () => {},
     };
     const session = new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }));
-    const b: Bridged = { key, session, ready: this.handshake(session), last: Date.now() };
+    const b: Bridged = { key, principal, session, ready: this.handshake(session), last: Date.now(), calls: new Set(), host: undefined as unknown as CallHost };
+    b.host = this.hostFor(b);
     b.ready.catch(() => this.drop(b));
     this.map.set(key, b);
     return b;
@@ -151,7 +223,11 @@ export class BridgeSessions {
 
   private handshake(session: UpstreamSession): Promise<unknown> {
     return session.open().then(() => new Promise<unknown>((resolve, reject) => {
-      const init = `{"jsonrpc":"2.0","id":${nextId()},"method":"initialize","params":{"protocolVersion":"${INIT_VERSION}","capabilities":{},"clientInfo":{"name":"mithril-proxy-bridge","version":"1"}}}`;
+      // With MRTR the bridge can put elicitation, sampling and roots to its 2026 clients (each
+      // request is then checked against the asking client's own declared capabilities), so it
+      // declares them: SDK servers do not send what the client did not declare.
+      const caps = this.mrtr ? '{"elicitation":{"form":{},"url":{}},"sampling":{},"roots":{}}' : '{}';
+      const init = `{"jsonrpc":"2.0","id":${nextId()},"method":"initialize","params":{"protocolVersion":"${INIT_VERSION}","capabilities":${caps},"clientInfo":{"name":"mithril-proxy-bridge","version":"1"}}}`;
       session.request(init, true, captureSink((frame, err) => {
         if (frame === undefined) return reject(err ?? new ProxyError(ErrorCode.UpstreamProtocol, 'no initialize result'));
         let parsed: { result?: unknown; error?: { message?: string } };
@@ -168,23 +244,62 @@ export class BridgeSessions {
     }));
   }
 
+  /** A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight takes it. */
+  private serverRequest(b: Bridged, json: string): void {
+    const env = parseEnvelope(json);
+    if (env.kind !== MsgKind.Request) return;
+    // Never forwarded to the acceptor, so no credit would come back for it: give it here.
+    b.session.serverCredit(json.length);
+    for (const call of b.calls) {
+      if (!call.closed) return call.serverRequest(json);
+    }
+    refuseServerRequest(b.session, json);
+  }
+
+  private hostFor(b: Bridged): CallHost {
+    const mrtr = this.mrtr;
+    return {
+      park: (call, requests) => {
+        if (!mrtr) return undefined;
+        const ttl = mrtr.ttlMs();
+        const p = this.parked.park(b.key, b.principal, { call, b }, requests, ttl);
+        if (!p) return undefined;
+        return mrtr.signer.mint({ worker: mrtr.worker, session: b.key, parked: p.key, principal: p.principal, method: call.method, target: call.target }, ttl);
+      },
+      answer: (body) => b.session.oneWay(body, quiet()),
+      finished: (call) => {
+        b.calls.delete(call);
+      },
+    };
+  }
+
+  /** A parked round nobody took in time (or that could not be resumed): refuse its requests upstream, end the call. */
+  private expired(p: Parked<{ call: BridgedCall; b: Bridged }>): void {
+    const { call, b } = p.call;
+    if (!b.session.closed) for (const r of p.requests) b.host.answer(refusal(r.id, 'the client did not answer in time'));
+    call.expire();
+  }
+
   private drop(b: Bridged): void {
     if (this.map.get(b.key) === b) this.map.delete(b.key);
+    this.parked.dropWhere((c) => c.b === b);
     void b.session.close();
   }
 
   private sweep(now: number): void {
     for (const b of [...this.map.values()]) {
-      if (b.session.closed || now - b.last > BRIDGE_IDLE_MS) this.drop(b);
+      // A session with calls in flight (parked ones included: request_state_ttl_ms may exceed
+      // the idle time) is not idle; the calls' own deadlines and the park TTL bound it.
+      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && b.calls.size === 0)) this.drop(b);
       else b.session.sweep(now);
     }
   }
 }
 
 /**
- * Server-initiated requests (sampling, elicitation, roots) during a bridged call are refused
- * upstream with -32601 so the upstream does not hang. NEXT SLICE: park them as MRTR
- * input_required results (src/era/mrtr-bridge.ts) instead.
+ * Server-initiated requests that no MRTR call can take (during a method that cannot answer
+ * input_required, or with no call in flight) are refused upstream with -32601 so the upstream
+ * does not hang.
  */
 function refuseServerRequest(session: UpstreamSession, json: string): void {
   const env = parseEnvelope(json);
