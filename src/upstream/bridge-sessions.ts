@@ -25,7 +25,8 @@ import { patchLegacyResponse } from '../era/legacy-response.js';
 import { MRTR_METHODS, inputResponsesOf } from '../era/mrtr-spans.js';
 import { responsesFromInput } from '../era/mrtr-bridge.js';
 import type { RequestStateSigner } from '../era/request-state.js';
-import { BridgedCall, type CallHost, refusal } from './bridge-call.js';
+import { BridgedCall, type CallHost, refusal, routeSessionNotification } from './bridge-call.js';
+import { logAllowed, requestLogRank } from '../era/bridge-notify.js';
 import { type Parked, ParkTable } from './bridge-park.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
 import type { ReplySink } from './types.js';
@@ -142,7 +143,7 @@ export class BridgeSessions {
         b.calls.add(call);
         return b.session.request(frame, false, call, '');
       }
-      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session), '');
+      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session, requestLogRank(body)), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
 
@@ -247,6 +248,8 @@ export class BridgeSessions {
   /** A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight takes it. */
   private serverRequest(b: Bridged, json: string): void {
     const env = parseEnvelope(json);
+    // In-call progress / log messages of a stdio upstream: to the call they belong to (bridge-call.ts).
+    if (env.kind === MsgKind.Notification && routeSessionNotification(b.calls, json, env.method)) return b.session.serverCredit(json.length);
     if (env.kind !== MsgKind.Request) return;
     // Never forwarded to the acceptor, so no credit would come back for it: give it here.
     b.session.serverCredit(json.length);
@@ -310,9 +313,16 @@ function refuseServerRequest(session: UpstreamSession, json: string): void {
   session.oneWay(reply, quiet());
 }
 
-/** Restores the client's id on the response and patches it for 2026; notifications pass. */
+/**
+ * Restores the client's id on the response and patches it for 2026; notifications pass (log
+ * messages only at the request's logLevel). The downstream stream starts at the first message
+ * forwarded, so a reply whose first message is the response is answered as JSON with its patched
+ * status (an upstream's SSE -32601 becomes the 2026 404).
+ */
 class PatchSink implements ReplySink {
-  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: UpstreamSession) {}
+  private started = false;
+  private answered = false;
+  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: UpstreamSession, private readonly logRank: number | undefined) {}
   get closed(): boolean {
     return this.down.closed;
   }
@@ -326,13 +336,24 @@ class PatchSink implements ReplySink {
     this.down.json(p.frame);
   }
   startStream(): void {
-    this.down.startStream();
+    // Lazy: at the first event forwarded.
   }
   event(json: string, id?: string): boolean {
     const env = parseEnvelope(json);
     if (env.kind === MsgKind.Request) {
       refuseServerRequest(this.session, json);
       return true;
+    }
+    if (this.answered) return true;
+    if (env.kind === MsgKind.Notification && env.method === 'notifications/message' && !logAllowed(this.logRank, json)) return true;
+    if (env.kind === MsgKind.Response && !this.started) {
+      this.answered = true;
+      this.json(json);
+      return true;
+    }
+    if (!this.started) {
+      this.started = true;
+      this.down.startStream();
     }
     if (env.kind === MsgKind.Response) return this.down.event(this.fix(json).frame, id);
     return this.down.event(json, id);
@@ -341,6 +362,11 @@ class PatchSink implements ReplySink {
     this.down.onResume(fn);
   }
   end(): void {
+    if (this.answered) return;
+    if (!this.started) {
+      this.started = true;
+      this.down.startStream();
+    }
     this.down.end();
   }
   accepted(): void {
