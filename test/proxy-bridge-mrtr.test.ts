@@ -192,6 +192,25 @@ for (const dest of ['web', 'child']) {
       assert.equal(toolText(msgs.at(-1)!), 'progressed:3');
     });
 
+    test('Mcp-Param-* of a bridged tool are checked once its tools/list went through the bridge', async () => {
+      const route = (id: string, region: string, header: string): Promise<Response> => post2026(`${proxy.url}/${dest}/mcp`, body2026(id, 'tools/call', { name: 'route', arguments: { region } }, ELICIT), {
+        ...headers2026('tools/call', 'route', { 'mcp-param-region': header }), authorization: `Bearer ${TOKENS.bob}`,
+      });
+      const list = await call(proxy.url, dest, 'bob', 'tl1', 'tools/list', {});
+      assert.ok((list.rpc.result?.tools as { name: string }[]).some((t) => t.name === 'route'));
+      for (let i = 0; i < 100 && proxy.core.toolHeaders.size(dest) === 0; i++) await sleep(20);
+      assert.ok(proxy.core.toolHeaders.size(dest) > 0, 'the bridged tools/list taught the acceptor');
+      const bad = await route('rt1', 'eu-west', 'us-east');
+      assert.equal(bad.status, 400);
+      const rpc = (await bad.json()) as Rpc;
+      assert.equal(rpc.id, 'rt1');
+      assert.equal(rpc.error?.code, -32020);
+      const good = await route('rt2', 'eu-west', 'eu-west');
+      assert.equal(good.status, 200);
+      const text = await good.text();
+      assert.match(text, /routed:eu-west/);
+    });
+
     test('log messages only with _meta logLevel, and only at or above it', async () => {
       const logsAt = async (id: string, level?: string): Promise<{ levels: string[]; last: Rpc }> => {
         const res = await post2026(`${proxy.url}/${dest}/mcp`, body2026(id, 'tools/call', { name: 'logs', arguments: {}, ...(level ? { _meta: { 'io.modelcontextprotocol/logLevel': level } } : {}) }, ELICIT), {

@@ -29,6 +29,7 @@ import { BridgedCall, type CallHost, refusal, routeSessionNotification } from '.
 import { logAllowed, requestLogRank } from '../era/bridge-notify.js';
 import { type Parked, ParkTable } from './bridge-park.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
+import { ToolListTap, type ToolSpecs, asksLaterPage } from './tool-list-tap.js';
 import type { ReplySink } from './types.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
 
@@ -102,7 +103,11 @@ export class BridgeSessions {
   /** Parked MRTR rounds of this worker (bounded: MAX_PARKED). */
   private readonly parked = new ParkTable<{ call: BridgedCall; b: Bridged }>((p) => this.expired(p));
 
-  constructor(private readonly log: Logger, private readonly mrtr?: MrtrOptions) {
+  /**
+   * `onToolHeaders`: what a bridged tools/list result declared (x-mcp-header), so the acceptor
+   * checks Mcp-Param-* of bridged calls as it does for the pass-through (tool-header-cache.ts).
+   */
+  constructor(private readonly log: Logger, private readonly mrtr?: MrtrOptions, private readonly onToolHeaders?: (dest: Destination, tools: ToolSpecs, append: boolean) => void) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -143,7 +148,9 @@ export class BridgeSessions {
         b.calls.add(call);
         return b.session.request(frame, false, call, '');
       }
-      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session, requestLogRank(body)), '');
+      const learn = this.onToolHeaders;
+      const down = method === 'tools/list' && learn ? new ToolListTap(sink, (tools) => learn(dest, tools, asksLaterPage(body))) : sink;
+      b.session.request(frame, false, new PatchSink(down, clientId, method, b.session, requestLogRank(body)), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
 
