@@ -181,6 +181,34 @@ for (const dest of ['web', 'child']) {
       assert.equal(toolText(done.rpc), 'answer:A');
     });
 
+    test('two requests at once are one round; a client that declared only one of them is asked only that one', async () => {
+      const SAMPLE = { role: 'assistant', content: { type: 'text', text: 'hi' }, model: 'm' };
+      const r = inputRound(await call(proxy.url, dest, 'bob', 'b1', 'tools/call', { name: 'both', arguments: { q: 'two' } }, { elicitation: {}, sampling: {} }));
+      assert.deepEqual(Object.values(r.requests).map((q) => q.method).sort(), ['elicitation/create', 'sampling/createMessage']);
+      const keyOf = (m: string): string => Object.entries(r.requests).find(([, q]) => q.method === m)![0];
+      const done = await call(proxy.url, dest, 'bob', 'b2', 'tools/call', {
+        name: 'both', arguments: { q: 'two' }, requestState: r.token,
+        inputResponses: { [keyOf('elicitation/create')]: accept('E'), [keyOf('sampling/createMessage')]: SAMPLE },
+      }, { elicitation: {}, sampling: {} });
+      assert.equal(toolText(done.rpc), 'E|hi');
+      // Sampling only: the elicitation is refused upstream, the round asks for sampling alone (no -32021).
+      const s = inputRound(await call(proxy.url, dest, 'bob', 'b3', 'tools/call', { name: 'both', arguments: { q: 'one' } }, { sampling: {} }));
+      assert.deepEqual(Object.values(s.requests).map((q) => q.method), ['sampling/createMessage']);
+      const end = await call(proxy.url, dest, 'bob', 'b4', 'tools/call', { name: 'both', arguments: { q: 'one' }, requestState: s.token, inputResponses: { [s.key]: SAMPLE } }, { sampling: {} });
+      assert.equal(toolText(end.rpc), 'no-elicit|hi');
+    });
+
+    test('a call left parked (never retried) does not take the next call\'s question', async () => {
+      const first = inputRound(await call(proxy.url, dest, 'bob', 'k1', 'tools/call', { name: 'ask', arguments: { q: 'left' } }));
+      assert.equal(first.message, 'left');
+      const second = inputRound(await call(proxy.url, dest, 'bob', 'k2', 'tools/call', { name: 'ask', arguments: { q: 'next' } }));
+      assert.equal(second.message, 'next');
+      for (const [r, id, q] of [[second, 'k3', 'next'], [first, 'k4', 'left']] as const) {
+        const done = await call(proxy.url, dest, 'bob', id, 'tools/call', { name: 'ask', arguments: { q }, inputResponses: { [r.key]: accept(q) }, requestState: r.token });
+        assert.equal(toolText(done.rpc), `answer:${q}`);
+      }
+    });
+
     test('in-call progress reaches the client on the call with that progressToken', async () => {
       const res = await post2026(`${proxy.url}/${dest}/mcp`, body2026('p1', 'tools/call', { name: 'progress', arguments: { n: 3 }, _meta: { progressToken: 'tok-p1' } }, ELICIT), {
         ...headers2026('tools/call', 'progress'), authorization: `Bearer ${TOKENS.bob}`,

@@ -38,6 +38,9 @@ type Held =
   | { k: 'error'; status: number; body: string }
   | { k: 'fail'; err: ProxyError };
 
+/** How long requests arriving on a session channel are gathered into one round (see serverRequest). */
+export const SESSION_COLLECT_MS = 10;
+
 /** The refusal an upstream gets for a server request the proxy will not put to the client. */
 export function refusal(id: string | number, message: string): string {
   return JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32601, message } });
@@ -100,8 +103,14 @@ export class BridgedCall implements ReplySink {
     return this.parked;
   }
 
-  /** A server request on this call's reply stream (HTTP) or given to it by its session (stdio). */
-  serverRequest(json: string): void {
+  /**
+   * A server request on this call's reply stream (HTTP) or given to it by its session (`viaSession`:
+   * stdio, legacy SSE). Requests are gathered into one round: those of this event-loop turn, or
+   * from a session channel those of the next SESSION_COLLECT_MS (a stdio child's lines written
+   * together, e.g. Promise.all of three asks, can reach the worker in separate reads, and split
+   * rounds would ask the client in pieces or answer -32021 for a round that had allowed requests).
+   */
+  serverRequest(json: string, viaSession = false): void {
     let req: ServerRequest;
     try {
       // An upstream server request: small, rare, from the upstream (not the client's bytes).
@@ -117,7 +126,8 @@ export class BridgedCall implements ReplySink {
     queue.push(req);
     if (!this.parked && !this.flushQueued) {
       this.flushQueued = true;
-      setImmediate(() => this.flush());
+      if (viaSession) setTimeout(() => this.flush(), SESSION_COLLECT_MS).unref();
+      else setImmediate(() => this.flush());
     }
   }
 
@@ -415,7 +425,7 @@ function requiredCapabilities(reqs: readonly ServerRequest[]): Record<string, un
 /**
  * A notification a stdio (or legacy SSE) upstream sent on its session's one channel, given to the
  * in-flight call it belongs to: `notifications/progress` by its progressToken, `notifications/message`
- * to the oldest live call (its own logLevel filter applies in `event`). False when no call takes it.
+ * to the oldest live (not parked) call (its own logLevel filter applies in `event`). False when no call takes it.
  */
 export function routeSessionNotification(calls: Iterable<BridgedCall>, json: string, method: string | undefined): boolean {
   if (method === 'notifications/progress') {
@@ -430,8 +440,9 @@ export function routeSessionNotification(calls: Iterable<BridgedCall>, json: str
     return false;
   }
   if (method === 'notifications/message') {
+    // A parked call has no downstream to log to: the oldest live one.
     for (const c of calls) {
-      if (!c.closed) {
+      if (!c.closed && !c.isParked) {
         c.event(json);
         return true;
       }

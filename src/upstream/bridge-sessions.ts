@@ -13,9 +13,9 @@
  * prompts/get or resources/read is parked (bridge-call.ts, bridge-park.ts) and the client is
  * answered `input_required`; its retry comes back through `resume`. An HTTP upstream's server
  * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
- * the session's one channel with nothing tying it to a call, so it is given to the oldest call in
- * flight on that bridged session (a limit: concurrent calls of one principal that both ask for
- * input over stdio may get each other's questions).
+ * the session's one channel with nothing tying it to a call, so it is given to the oldest live
+ * (not parked) call in flight on that bridged session (a limit: concurrent calls of one principal
+ * that both ask for input over stdio may get each other's questions).
  */
 import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
@@ -260,9 +260,16 @@ export class BridgeSessions {
     if (env.kind !== MsgKind.Request) return;
     // Never forwarded to the acceptor, so no credit would come back for it: give it here.
     b.session.serverCredit(json.length);
+    // A call that is live (not parked) first: a parked one's upstream is already waiting on its
+    // own question, and a 2026 client that never retries must not make every later call of its
+    // session wait behind it. A parked call takes it only when no live call is in flight.
+    let parked: BridgedCall | undefined;
     for (const call of b.calls) {
-      if (!call.closed) return call.serverRequest(json);
+      if (call.closed) continue;
+      if (!call.isParked) return call.serverRequest(json, true);
+      parked ??= call;
     }
+    if (parked) return parked.serverRequest(json, true);
     refuseServerRequest(b.session, json);
   }
 
