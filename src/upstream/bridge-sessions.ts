@@ -5,9 +5,12 @@
  * forwarded under a proxy-unique id (one principal's concurrent calls share the session and their
  * ids may collide), the reply gets the client's id back and is patched for 2026
  * (patchLegacyResponse). Ids are rewritten on the bytes (replaceId): no parse/stringify of bodies.
+ * `subscriptions/listen` is served here, not forwarded (bridge-listen.ts): the session's server
+ * notifications (its `push`) are fanned out to the principal's listen streams.
  *
  * Bounded: at most MAX_BRIDGED sessions per worker (least recently used closed first), each closed
- * after BRIDGE_IDLE_MS without a request, all of a destination closed on reload.
+ * after BRIDGE_IDLE_MS without a request (a live listen stream counts as use), all of a destination
+ * closed on reload.
  */
 import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
@@ -15,6 +18,7 @@ import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { discoverFromInitialize } from '../era/discover-bridge.js';
 import { patchLegacyResponse } from '../era/legacy-response.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
+import { Listeners } from './bridge-listen.js';
 import type { ReplySink } from './types.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
 
@@ -29,6 +33,8 @@ interface Bridged {
   /** The upstream's initialize result (parsed: a small object), once the handshake is done. */
   ready: Promise<unknown>;
   last: number;
+  /** subscriptions/listen streams on this session (bridge-listen.ts). */
+  listen: Listeners;
 }
 
 let seq = 0;
@@ -93,6 +99,8 @@ export class BridgeSessions {
         // A small object built from the upstream's initialize result: stringify is bounded.
         return sink.json(`{"jsonrpc":"2.0","id":${clientId},"result":${JSON.stringify(d.result)}}`);
       }
+      // The upstream has no such method: the bridge serves it from the session's notifications.
+      if (method === 'subscriptions/listen') return b.listen.listen(init, clientId, body, sink);
       const upId = nextId();
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
@@ -103,7 +111,10 @@ export class BridgeSessions {
 
   async evictDestination(dest: string): Promise<number> {
     const victims = [...this.map.values()].filter((b) => b.session.dest.name === dest);
-    for (const b of victims) this.map.delete(b.key);
+    for (const b of victims) {
+      this.map.delete(b.key);
+      b.listen.closeAll();
+    }
     await Promise.allSettled(victims.map((b) => b.session.close()));
     return victims.length;
   }
@@ -112,6 +123,7 @@ export class BridgeSessions {
     clearInterval(this.sweeper);
     const all = [...this.map.values()];
     this.map.clear();
+    for (const b of all) b.listen.closeAll();
     await Promise.allSettled(all.map((b) => b.session.close()));
   }
 
@@ -132,18 +144,26 @@ export class BridgeSessions {
     }
     const sid = `b:${principal}`;
     const out: SessionOutput = {
-      // stdio / legacy SSE server messages outside a POST stream: notifications are dropped (no
-      // 2026 stream to put them on in this slice), server requests are refused upstream.
-      push: (_sid, json) => refuseServerRequest(session, json),
-      // The upstream died: the next request opens a new session.
-      gone: () => {
+      // Server messages outside a call's stream (stdio, legacy SSE, the HTTP GET stream):
+      // notifications go to the session's listen streams (or are dropped), requests are refused.
+      push: (_sid, json) => {
+        const env = parseEnvelope(json, false);
+        if (env.kind === MsgKind.Notification) b.listen.notify(json, env.method ?? '');
+        else refuseServerRequest(session, json);
+        // Handled (queued per listener within its bound, or dropped): the push gate's credit
+        // comes back, or the session's server stream would pause after CREDIT_WINDOW.
+        session.serverCredit(json.length);
+      },
+      // The upstream died: the next request opens a new session; its listens fail.
+      gone: (_sid, err) => {
         if (this.map.get(key) === b) this.map.delete(key);
+        b.listen.failAll(err);
       },
       childUp: () => {},
       childDown: () => {},
     };
     const session = new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }));
-    const b: Bridged = { key, session, ready: this.handshake(session), last: Date.now() };
+    const b: Bridged = { key, session, ready: this.handshake(session), last: Date.now(), listen: new Listeners(session, this.log) };
     b.ready.catch(() => this.drop(b));
     this.map.set(key, b);
     return b;
@@ -170,12 +190,14 @@ export class BridgeSessions {
 
   private drop(b: Bridged): void {
     if (this.map.get(b.key) === b) this.map.delete(b.key);
+    b.listen.closeAll();
     void b.session.close();
   }
 
   private sweep(now: number): void {
     for (const b of [...this.map.values()]) {
-      if (b.session.closed || now - b.last > BRIDGE_IDLE_MS) this.drop(b);
+      // A live listen stream is use: its session is not idle.
+      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && !b.listen.active)) this.drop(b);
       else b.session.sweep(now);
     }
   }
