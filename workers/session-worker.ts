@@ -45,7 +45,7 @@ const aggregator = new Aggregator({ registry, config: () => config, out, log });
 /** 2026-07-28 pass-through: session-less requests to 2026 upstreams. */
 const sessionless = new SessionlessHttp();
 /** B1 bridge: 2026 clients to session-era upstreams, one upstream session per principal. */
-const bridges = new BridgeSessions(log);
+const bridges = new BridgeSessions(log, { registry, config: () => config });
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -99,6 +99,8 @@ function onFrame(m: FrameMsg): void {
 function onFrame2026(m: Frame2026Msg): void {
   const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
+  const vs = config.virtualServers[m.dest];
+  if (m.bridge && vs) return bridges.requestVirtual(vs, m.principal, m.body, sink);
   const dest = destination(m.dest);
   if (m.bridge && dest && dest.protocol !== '2026') {
     sink.timed(workerStats.latency(dest.name, dest.transport));

@@ -125,13 +125,14 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
 
   const d = core.config.destinations[dest];
   // B1: a session-era destination is bridged, pinned per principal. A virtual server has no
-  // destinations entry (the names never collide), so it is refused here.
-  if (!d) {
+  // destinations entry (the names never collide): it is bridged the same way (its members are
+  // session-era sessions of the worker's virtual session, src/virtual/bridged.ts).
+  if (!d && !core.config.virtualServers[dest]) {
     return refuse('2026', ErrorCode.UnsupportedProtocolVersion,
       `Unsupported protocol version: destination ${dest} serves the session revisions (initialize with one of data.supported)`,
       { supported: [...SESSION_ERA_NEWEST_FIRST], requested: decision.version });
   }
-  const bridge = d.protocol !== '2026';
+  const bridge = d === undefined || d.protocol !== '2026';
   if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
   const worker = bridge ? core.bridgeAffinity.pick(core.supervisor, p.principal, dest) : core.supervisor.pickLeastInflight();
   if (worker < 0 || !core.hasRoom(worker)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');

@@ -1,6 +1,7 @@
 /**
  * B1 bridge, worker side (docs/mcp-2026-07-28.md section 4): a 2026-07-28 client talking to a
- * session-era upstream. One UpstreamSession per (principal, destination), opened with the proxy's
+ * session-era upstream or a virtual server (its session behind BridgedSession: virtual/bridged.ts).
+ * One UpstreamSession per (principal, destination), opened with the proxy's
  * own `initialize`; `server/discover` is answered from its result, every other request is
  * forwarded under a proxy-unique id (one principal's concurrent calls share the session and their
  * ids may collide), the reply gets the client's id back and is patched for 2026
@@ -13,23 +14,42 @@
  * closed on reload.
  */
 import type { Logger } from 'pino';
-import type { Destination } from '../config/types.js';
+import type { Destination, VirtualServer } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { discoverFromInitialize } from '../era/discover-bridge.js';
 import { patchLegacyResponse } from '../era/legacy-response.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
-import { Listeners } from './bridge-listen.js';
+import { type ListenUpstream, Listeners } from './bridge-listen.js';
 import type { ReplySink } from './types.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
+import { VirtualBridged, type VirtualBridgeHost } from '../virtual/bridged.js';
 
 export const MAX_BRIDGED = 1024;
 export const BRIDGE_IDLE_MS = 300_000;
 const SWEEP_MS = 5_000;
 const INIT_VERSION = '2025-11-25';
 
+/**
+ * What the bridge needs of a bridged session. An UpstreamSession (session-era destination) is one
+ * as it is; a virtual server's VirtualSession through VirtualBridged (src/virtual/bridged.ts).
+ */
+export interface BridgedSession extends ListenUpstream {
+  readonly closed: boolean;
+  open(): Promise<void>;
+  oneWay(frame: string, sink: ReplySink): void;
+  serverCredit(bytes: number): void;
+  /** Request deadlines (the bridge's sweep; a virtual session's members are swept by the registry). */
+  sweep(now: number): void;
+  close(): Promise<void>;
+}
+
 interface Bridged {
   key: string;
-  session: UpstreamSession;
+  /** Destination or virtual server name (reload eviction). */
+  name: string;
+  /** The config object it was opened for: after a reload replaced it, a new session is opened. */
+  conf: object;
+  session: BridgedSession;
   /** The upstream's initialize result (parsed: a small object), once the handshake is done. */
   ready: Promise<unknown>;
   last: number;
@@ -71,7 +91,8 @@ export class BridgeSessions {
   private readonly map = new Map<string, Bridged>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly log: Logger) {
+  /** `virtual`: what bridged virtual-server sessions need (the worker's registry and config). */
+  constructor(private readonly log: Logger, private readonly virtual?: VirtualBridgeHost) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -82,6 +103,17 @@ export class BridgeSessions {
 
   /** Serve one 2026 request `body` (already validated by the acceptor) for `principal`. */
   request(dest: Destination, principal: string, body: string, sink: ReplySink): void {
+    this.serve(() => this.entry(dest.name, dest, principal, (sid, out) => new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }))), body, sink);
+  }
+
+  /** The same for a virtual server: one bridged VirtualSession per principal × virtual name. */
+  requestVirtual(vs: VirtualServer, principal: string, body: string, sink: ReplySink): void {
+    const host = this.virtual;
+    if (!host) return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `virtual server ${vs.name} is not bridged here`));
+    this.serve(() => this.entry(vs.name, vs, principal, (sid, out) => new VirtualBridged(sid, vs, { ...host, out, log: this.log.child({ bridge: true, virtual: vs.name }) })), body, sink);
+  }
+
+  private serve(open: () => Bridged, body: string, sink: ReplySink): void {
     const env = parseEnvelope(body);
     const spans = memberSpans(body, 'id');
     const span = spans?.[0];
@@ -90,7 +122,7 @@ export class BridgeSessions {
     }
     const method = env.method;
     const clientId = body.slice(span[0], span[1]);
-    const b = this.entry(dest, principal);
+    const b = open();
     b.ready.then((init) => {
       if (sink.closed) return;
       if (method === 'server/discover') {
@@ -105,12 +137,12 @@ export class BridgeSessions {
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
       b.last = Date.now();
-      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session), '');
+      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session));
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
 
   async evictDestination(dest: string): Promise<number> {
-    const victims = [...this.map.values()].filter((b) => b.session.dest.name === dest);
+    const victims = [...this.map.values()].filter((b) => b.name === dest);
     for (const b of victims) {
       this.map.delete(b.key);
       b.listen.closeAll();
@@ -127,10 +159,10 @@ export class BridgeSessions {
     await Promise.allSettled(all.map((b) => b.session.close()));
   }
 
-  private entry(dest: Destination, principal: string): Bridged {
-    const key = `${dest.name}\u0000${principal}`;
+  private entry(name: string, conf: object, principal: string, create: (sid: string, out: SessionOutput) => BridgedSession): Bridged {
+    const key = `${name}\u0000${principal}`;
     const old = this.map.get(key);
-    if (old && !old.session.closed && old.session.dest === dest) {
+    if (old && !old.session.closed && old.conf === conf) {
       // LRU order: re-insert on use.
       this.map.delete(key);
       this.map.set(key, old);
@@ -142,7 +174,8 @@ export class BridgeSessions {
       const first = this.map.values().next().value as Bridged;
       this.drop(first);
     }
-    const sid = `b:${principal}`;
+    // Unique per bridged session: a virtual session's members are registry entries under (sid, member).
+    const sid = `b:${name}/${principal}`;
     const out: SessionOutput = {
       // Server messages outside a call's stream (stdio, legacy SSE, the HTTP GET stream):
       // notifications go to the session's listen streams (or are dropped), requests are refused.
@@ -162,14 +195,14 @@ export class BridgeSessions {
       childUp: () => {},
       childDown: () => {},
     };
-    const session = new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }));
-    const b: Bridged = { key, session, ready: this.handshake(session), last: Date.now(), listen: new Listeners(session, this.log) };
+    const session = create(sid, out);
+    const b: Bridged = { key, name, conf, session, ready: this.handshake(session), last: Date.now(), listen: new Listeners(session, this.log) };
     b.ready.catch(() => this.drop(b));
     this.map.set(key, b);
     return b;
   }
 
-  private handshake(session: UpstreamSession): Promise<unknown> {
+  private handshake(session: BridgedSession): Promise<unknown> {
     return session.open().then(() => new Promise<unknown>((resolve, reject) => {
       const init = `{"jsonrpc":"2.0","id":${nextId()},"method":"initialize","params":{"protocolVersion":"${INIT_VERSION}","capabilities":{},"clientInfo":{"name":"mithril-proxy-bridge","version":"1"}}}`;
       session.request(init, true, captureSink((frame, err) => {
@@ -208,7 +241,7 @@ export class BridgeSessions {
  * upstream with -32601 so the upstream does not hang. NEXT SLICE: park them as MRTR
  * input_required results (src/era/mrtr-bridge.ts) instead.
  */
-function refuseServerRequest(session: UpstreamSession, json: string): void {
+function refuseServerRequest(session: BridgedSession, json: string): void {
   const env = parseEnvelope(json);
   if (env.kind !== MsgKind.Request) return;
   const id = memberSpans(json, 'id')?.[0];
@@ -219,7 +252,7 @@ function refuseServerRequest(session: UpstreamSession, json: string): void {
 
 /** Restores the client's id on the response and patches it for 2026; notifications pass. */
 class PatchSink implements ReplySink {
-  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: UpstreamSession) {}
+  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: BridgedSession) {}
   get closed(): boolean {
     return this.down.closed;
   }
