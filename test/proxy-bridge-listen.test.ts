@@ -32,9 +32,7 @@ const REQUEST_MS = 500;
 let web: NotifierHttp;
 let proxy: ProxyHandle;
 
-before(async () => {
-  web = await startNotifierHttp();
-  const yaml = `listen: { host: 127.0.0.1, port: 0 }
+const yaml = (childArg: string): string => `listen: { host: 127.0.0.1, port: 0 }
 workers: 2
 log_level: warn
 sse_keepalive_ms: 200
@@ -50,10 +48,13 @@ destinations:
   child:
     transport: stdio
     command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(notifierPath())}, --stdio]
+    args: [${JSON.stringify(notifierPath())}, --stdio${childArg}]
     timeouts: { request_ms: ${REQUEST_MS} }
 `;
-  proxy = await startProxy(configFromYaml(yaml), {});
+
+before(async () => {
+  web = await startNotifierHttp();
+  proxy = await startProxy(configFromYaml(yaml('')), {});
 });
 after(async () => {
   await proxy.close();
@@ -187,6 +188,17 @@ for (const dest of ['web', 'child']) {
   });
 }
 
+describe('B1 bridge listen and reload', () => {
+  test('a reload that changes the destination ends its listens with the graceful listen result', async () => {
+    const l = await acked('child', ALICE, 'G1', { toolsListChanged: true });
+    const r = await proxy.reload(configFromYaml(yaml(', --changed')));
+    assert.ok(JSON.stringify(r).includes('child'), JSON.stringify(r));
+    const end = (await l.reader.next()) as Rpc;
+    assert.deepEqual(end, { jsonrpc: '2.0', id: 'G1', result: { resultType: 'complete', _meta: { [SUB]: 'G1' } } });
+    assert.equal(await l.reader.next(), null, 'then the stream ends');
+  });
+});
+
 describe('Listeners (unit): bounded per listener', () => {
   class FakeSink implements ReplySink {
     closed = false;
@@ -194,7 +206,11 @@ describe('Listeners (unit): bounded per listener', () => {
     failed: ProxyError | undefined;
     resume: (() => void) | undefined;
     onClose?: (fn: () => void) => void;
-    json(): void { this.closed = true; }
+    result: string | undefined;
+    json(body: string): void {
+      this.result = body;
+      this.closed = true;
+    }
     startStream(): void {}
     event(j: string): boolean {
       this.events.push(j);
@@ -251,7 +267,7 @@ describe('Listeners (unit): bounded per listener', () => {
     assert.equal(session.requests.length - before, 1, 'b still holds u://1');
     ls.closeAll();
     await sleep(0);
-    assert.ok(b.closed, 'b got the graceful result');
+    assert.deepEqual(JSON.parse(b.result ?? '{}'), { jsonrpc: '2.0', id: 'b', result: { resultType: 'complete', _meta: { [SUB]: 'b' } } }, 'b got the graceful listen result');
     assert.deepEqual(session.requests.slice(before).map((f) => (JSON.parse(f) as { method: string }).method), ['resources/subscribe', 'resources/unsubscribe']);
   });
 });
