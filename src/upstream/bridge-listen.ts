@@ -35,7 +35,8 @@ const SUB_ID = '"io.modelcontextprotocol/subscriptionId"';
 
 /** What Listeners needs of the bridged session (an UpstreamSession; a VirtualSession later). */
 export interface ListenUpstream {
-  request(frame: string, init: boolean, sink: ReplySink): void;
+  /** `trace`: W3C trace context for HTTP upstreams (UpstreamSession.request); others ignore it. */
+  request(frame: string, init: boolean, sink: ReplySink, trace?: string): void;
   openServerStream(): void;
 }
 

@@ -137,7 +137,7 @@ export class BridgeSessions {
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
       b.last = Date.now();
-      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session));
+      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
 
