@@ -175,6 +175,19 @@ for (const dest of ['web', 'child']) {
       l.ac.abort();
     });
 
+    test('a burst well past the credit window reaches a reading client whole', async () => {
+      const l = await acked(dest, BOB, 'W1', { toolsListChanged: true }, 2);
+      // ~140 characters each once stamped: 10000 are ~1.4 MiB, past the 1 MiB window (threads/flow.ts).
+      const total = 10_000;
+      const done = call(dest, BOB, 'w1', 'burst', { n: total });
+      for (let i = 0; i < total; i++) {
+        const m = (await l.reader.next(30_000)) as Rpc | null;
+        assert.equal(m?.params?._meta?.[SUB], 'W1', `message ${i}`);
+      }
+      assert.equal((await done).result?.resultType, 'complete');
+      l.ac.abort();
+    });
+
     test(`more than ${MAX_LISTEN_URIS} URIs or a malformed filter: 400 -32602`, async () => {
       const uris = Array.from({ length: MAX_LISTEN_URIS + 1 }, (_, i) => `note://${i}`);
       for (const [id, notifications] of [['B1', { resourceSubscriptions: uris }], ['B2', { toolsListChanged: 'yes' }]] as const) {

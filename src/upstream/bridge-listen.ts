@@ -25,8 +25,13 @@ import type { ReplySink } from './types.js';
 export const MAX_LISTEN_URIS = 64;
 /** Most concurrent listens on one bridged session (more: E_OVERLOADED). */
 export const MAX_LISTENERS = 64;
-/** A listener past its credit window queues at most this many messages / characters, then ends. */
-export const MAX_QUEUED = 1024;
+/**
+ * A listener past its credit window (threads/flow.ts, 1 MiB in flight to the acceptor) queues at
+ * most this many messages / characters, then ends. The bridged session is credited at once instead
+ * of waiting for its slowest listener: over stdio the same channel carries the principal's call
+ * replies, which one stalled listen stream must not hold up.
+ */
+export const MAX_QUEUED = 8192;
 export const MAX_QUEUED_CHARS = 1 << 20;
 /** A URI longer than this is refused (it is kept per session and sent upstream). */
 const MAX_URI_CHARS = 4096;
