@@ -17,6 +17,7 @@ import { configFromYaml, waitFor } from './helpers/proxy.js';
 import { SseReader, body2026, headers2026, post2026 } from './helpers/raw-2026.js';
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
 import { Listeners, MAX_LISTEN_URIS, MAX_QUEUED } from '../src/upstream/bridge-listen.js';
+import { BRIDGE_IDLE_MS, BridgeSessions } from '../src/upstream/bridge-sessions.js';
 import type { ReplySink } from '../src/upstream/types.js';
 import type { ProxyError } from '../src/errors.js';
 
@@ -212,7 +213,7 @@ describe('B1 bridge listen and reload', () => {
   });
 });
 
-describe('Listeners (unit): bounded per listener', () => {
+describe('bridge listen (unit): bounds, shared URIs, the idle sweep', () => {
   class FakeSink implements ReplySink {
     closed = false;
     events: string[] = [];
@@ -260,6 +261,32 @@ describe('Listeners (unit): bounded per listener', () => {
     ls.notify(note, 'notifications/tools/list_changed');
     assert.equal((slow.failed as ProxyError | undefined)?.code, 'E_SLOW_CONSUMER');
     assert.equal(ls.size, 0, 'the slow listener is gone');
+  });
+
+  test('the idle sweep keeps a bridged session while a listen is live, and closes it after', async () => {
+    const dest = configFromYaml(yaml('')).destinations.child;
+    assert.ok(dest);
+    const bs = new BridgeSessions(pino({ level: 'silent' }));
+    const sweep = (now: number): void => (bs as unknown as { sweep(now: number): void }).sweep(now);
+    try {
+      const l = new FakeSink();
+      let close: (() => void) | undefined;
+      l.onClose = (fn) => { close = fn; };
+      l.event = (j: string) => {
+        l.events.push(j);
+        return true;
+      };
+      bs.request(dest, 'p', listenBody('i', { toolsListChanged: true }), l);
+      await waitFor(() => l.events.length === 1, 10_000, 'acknowledged');
+      sweep(Date.now() + BRIDGE_IDLE_MS + 1);
+      assert.equal(bs.size, 1, 'a live listen keeps its session');
+      l.closed = true;
+      close?.();
+      sweep(Date.now() + BRIDGE_IDLE_MS + 1);
+      assert.equal(bs.size, 0, 'idle without listeners: closed');
+    } finally {
+      await bs.closeAll();
+    }
   });
 
   test('a URI shared by two listeners is subscribed once and unsubscribed after the last', async () => {
