@@ -18,6 +18,8 @@ import { SseReader, body2026, headers2026, post2026 } from './helpers/raw-2026.j
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
 import { Listeners, MAX_LISTEN_URIS, MAX_QUEUED } from '../src/upstream/bridge-listen.js';
 import { BRIDGE_IDLE_MS, BridgeSessions } from '../src/upstream/bridge-sessions.js';
+import { BridgeAffinity } from '../src/acceptor/bridge-affinity.js';
+import type { Supervisor } from '../src/threads/supervisor.js';
 import type { ReplySink } from '../src/upstream/types.js';
 import type { ProxyError } from '../src/errors.js';
 
@@ -287,6 +289,20 @@ describe('bridge listen (unit): bounds, shared URIs, the idle sweep', () => {
     } finally {
       await bs.closeAll();
     }
+  });
+
+  test('a held affinity entry (a live bridged listen) does not expire; once released it does', () => {
+    let next = 0;
+    const sup = { isUp: () => true, pickLeastInflight: () => next++ } as unknown as Supervisor;
+    const a = new BridgeAffinity();
+    const t0 = Date.now();
+    assert.equal(a.pick(sup, 'p', 'd', t0), 0);
+    const release = a.hold('p', 'd');
+    const late = t0 + BRIDGE_IDLE_MS * 2;
+    assert.equal(a.pick(sup, 'p', 'd', late), 0, 'still pinned to the listen\'s worker');
+    release();
+    release();
+    assert.equal(a.pick(sup, 'p', 'd', Date.now() + BRIDGE_IDLE_MS * 3), 1, 'released and idle: picked afresh');
   });
 
   test('a URI shared by two listeners is subscribed once and unsubscribed after the last', async () => {

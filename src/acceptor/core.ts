@@ -244,6 +244,9 @@ export class Core implements ReplyHost, SupervisorHooks {
         r.holdsSlot = false;
         r.session?.inflight.release();
       }
+      const done = r.onFinished;
+      r.onFinished = undefined;
+      done?.();
     }
     const ms = Date.now() - r.started;
     this.metrics.request(r.dest, r.method, status, ms);

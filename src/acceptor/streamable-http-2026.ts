@@ -140,6 +140,8 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   const long = method === 'subscriptions/listen';
   const reply = new SessionlessPostReply(core, core.rid(), worker, dest, method, res, env.id ?? null, long ? core.config.sseKeepaliveMs : 0);
   st.reply = reply;
+  // A bridged listen keeps its principal on this worker for as long as it is open.
+  if (bridge && long) reply.onFinished = core.bridgeAffinity.hold(p.principal, dest);
   core.forward2026(reply, { body: p.body, headers: headers.list, long, bridge, principal: p.principal });
   return true;
 }
