@@ -305,6 +305,23 @@ describe('bridge listen (unit): bounds, shared URIs, the idle sweep', () => {
     assert.equal(a.pick(sup, 'p', 'd', Date.now() + BRIDGE_IDLE_MS * 3), 1, 'released and idle: picked afresh');
   });
 
+  test('a type the upstream did not advertise is neither acknowledged nor delivered, even if the upstream sends it', async () => {
+    const ls = new Listeners(session, pino({ level: 'silent' }));
+    const l = new FakeSink();
+    l.event = (j: string) => {
+      l.events.push(j);
+      return true;
+    };
+    ls.listen(init, '9', listenBody('9', { promptsListChanged: true, toolsListChanged: true }), l);
+    await sleep(0);
+    const ack = JSON.parse(l.events[0] ?? '{}') as Rpc;
+    assert.deepEqual(ack.params?.notifications, { toolsListChanged: true });
+    ls.notify('{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}', 'notifications/prompts/list_changed');
+    ls.notify('{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{}}', 'notifications/tools/list_changed');
+    assert.equal(l.events.length, 2);
+    assert.deepEqual(JSON.parse(l.events[1] ?? '{}'), { jsonrpc: '2.0', method: 'notifications/tools/list_changed', params: { _meta: { [SUB]: 9 } } });
+  });
+
   test('a URI shared by two listeners is subscribed once and unsubscribed after the last', async () => {
     const before = session.requests.length;
     const ls = new Listeners(session, pino({ level: 'silent' }));

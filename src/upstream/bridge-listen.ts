@@ -244,7 +244,15 @@ export class Listeners {
     }
     const sup = supportedFrom(init);
     const wanted = sup.subscribe ? (f.resourceSubscriptions ?? []) : [];
-    const l = new Listener(clientId, f, [], sink, (x) => this.ended(x));
+    // What is delivered is what is acknowledged: a type the upstream did not advertise stays
+    // filtered out even if the upstream sends it anyway.
+    const granted: Filter = {
+      toolsListChanged: f.toolsListChanged && sup.tools,
+      promptsListChanged: f.promptsListChanged && sup.prompts,
+      resourcesListChanged: f.resourcesListChanged && sup.resources,
+      resourceSubscriptions: sup.subscribe ? f.resourceSubscriptions : undefined,
+    };
+    const l = new Listener(clientId, granted, [], sink, (x) => this.ended(x));
     this.live.add(l);
     if (this.live.size === 1) this.session.openServerStream();
     // References are taken now, so a concurrent listen of the same URI shares the subscribe.
@@ -255,10 +263,10 @@ export class Listeners {
       // Gone before the upstream answered: finishing releases its references.
       if (l.closed) return l.fail(new ProxyError(ErrorCode.UpstreamClosed, 'listen ended'));
       const accepted: Record<string, unknown> = {};
-      if (f.toolsListChanged && sup.tools) accepted.toolsListChanged = true;
-      if (f.promptsListChanged && sup.prompts) accepted.promptsListChanged = true;
-      if (f.resourcesListChanged && sup.resources) accepted.resourcesListChanged = true;
-      if (f.resourceSubscriptions !== undefined && sup.subscribe) {
+      if (granted.toolsListChanged) accepted.toolsListChanged = true;
+      if (granted.promptsListChanged) accepted.promptsListChanged = true;
+      if (granted.resourcesListChanged) accepted.resourcesListChanged = true;
+      if (granted.resourceSubscriptions !== undefined) {
         const ok = wanted.filter((_, i) => oks[i]);
         for (const uri of wanted.filter((_, i) => !oks[i])) this.unref(uri);
         l.uris = ok;
