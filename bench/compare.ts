@@ -5,6 +5,10 @@
  *       reference cost of one plain hop,
  *   (b) mithril-proxy with 1 worker and (c) with N workers (N = cores) in front of the fast HTTP upstream,
  *   (d) mithril-proxy (N workers) in front of the fast stdio upstream,
+ *   (p) mithril-proxy (N workers), MCP 2026-07-28 pass-through: session-less tools/call (no
+ *       initialize, headers + `_meta` per request, every reply checked) to the same fast upstream
+ *       code serving 2026 (bench/loadtest/fast-upstream-2026.ts): next to (c), the session path,
+ *       it shows whether the session-less path is at least as cheap (issue 13),
  *   and, with --peers (or --only), (e) supergateway 4.0.0 (--stateful, streamableHttp) and (f) mcp-proxy
  *   6.7.19, both in front of the same stdio upstream.
  * Per target and round: start, record RSS at rest, warm up, measure idle-session memory, run every load
@@ -28,7 +32,7 @@ import {
 } from './loadtest/compare-table.js';
 import { findHaproxy, startHaproxy, type HaproxyBinary } from './loadtest/haproxy.js';
 import { openIdleSessions } from './loadtest/idle-sessions.js';
-import { parseDuration } from './loadtest/options.js';
+import { type LoadTransport, parseDuration } from './loadtest/options.js';
 import type { PostCounts } from './loadtest/post-counter.js';
 import { sampleProcess } from './loadtest/proc-stats.js';
 import { runLoad } from './loadtest/run.js';
@@ -38,6 +42,7 @@ import { freePort, mithrilListening, spawnTarget, type RunningTarget } from './l
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const NODE = process.execPath;
 const FAST_UPSTREAM = join(ROOT, 'dist', 'examples', 'fast-upstream.js');
+const FAST_UPSTREAM_2026 = join(ROOT, 'dist', 'bench', 'loadtest', 'fast-upstream-2026.js');
 const MITHRIL_CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const PRELOAD = join(ROOT, 'dist', 'bench', 'loadtest', 'loopback-preload.js');
 const THREAD_NAMES = join(ROOT, 'dist', 'bench', 'loadtest', 'thread-names.js');
@@ -99,11 +104,14 @@ interface Target {
   idle: number;
   /** Measured with the SSE notification stream (needs the HTTP fast upstream's `flood` tool). */
   flood: boolean;
+  /** How the load talks to it (default: session-era Streamable HTTP). */
+  transport?: LoadTransport;
   start(run: number): Promise<RunningTarget>;
 }
 
 let workDir = '';
 let httpUpstream: RunningTarget | undefined;
+let http2026Upstream: RunningTarget | undefined;
 let haproxy: HaproxyBinary | undefined;
 /** --count-posts: where the target being measured writes its per-thread postMessage counts. */
 let postsDir: string | undefined;
@@ -134,6 +142,18 @@ async function sharedHttpUpstream(): Promise<string> {
   return httpUpstream.url;
 }
 
+async function shared2026Upstream(): Promise<string> {
+  if (http2026Upstream === undefined) {
+    if (!existsSync(FAST_UPSTREAM_2026)) throw new Error(`${FAST_UPSTREAM_2026} missing: run npm run build`);
+    http2026Upstream = await spawnTarget({
+      command: NODE,
+      args: [FAST_UPSTREAM_2026, '--port', '0'],
+      readyLine: (l) => (l.startsWith('listening ') ? l.slice('listening '.length).trim() : undefined),
+    });
+  }
+  return http2026Upstream.url;
+}
+
 function startFastHttp(): Promise<RunningTarget> {
   if (!existsSync(FAST_UPSTREAM)) throw new Error(`${FAST_UPSTREAM} missing: run npm run build`);
   return spawnTarget({
@@ -148,9 +168,11 @@ async function startHaproxyTarget(): Promise<RunningTarget> {
   return startHaproxy(haproxy, await sharedHttpUpstream(), workDir);
 }
 
-async function startMithril(key: string, run: number, workers: number, destination: 'fast' | 'faststdio', extraArgs: string[] = NODE_ARGS): Promise<RunningTarget> {
+async function startMithril(key: string, run: number, workers: number, destination: 'fast' | 'faststdio' | 'fast2026', extraArgs: string[] = NODE_ARGS): Promise<RunningTarget> {
   if (!existsSync(MITHRIL_CLI)) throw new Error(`${MITHRIL_CLI} missing: the proxy is not built yet`);
   const upstream = await sharedHttpUpstream();
+  // The 2026 upstream only when a target uses it (its destination is configured only then).
+  const modern = destination === 'fast2026' ? [`  fast2026: { transport: streamable_http, protocol: 2026, url: ${JSON.stringify(await shared2026Upstream())} }`] : [];
   const port = await freePort();
   const config = join(workDir, `mithril-${workers}-${destination}.yml`);
   writeFileSync(
@@ -162,6 +184,7 @@ async function startMithril(key: string, run: number, workers: number, destinati
       'destinations:',
       `  fast: { transport: streamable_http, url: ${JSON.stringify(upstream)} }`,
       `  faststdio: { transport: stdio, command: ${JSON.stringify(NODE)}, args: [${JSON.stringify(FAST_UPSTREAM)}, --stdio] }`,
+      ...modern,
       '',
     ].join('\n'),
   );
@@ -222,6 +245,10 @@ const ALL_TARGETS: Target[] = [
   { key: 'b', label: `mithril-proxy, 1 worker → HTTP upstream${NODE_NOTE}`, idle: IDLE, flood: true, start: (r) => startMithril('b', r, 1, 'fast') },
   { key: 'c', label: `mithril-proxy, ${WORKERS} workers → HTTP upstream${NODE_NOTE}`, idle: IDLE, flood: true, start: (r) => startMithril('c', r, WORKERS, 'fast') },
   { key: 'd', label: `mithril-proxy, ${WORKERS} workers → stdio upstream${NODE_NOTE}`, idle: IDLE_STDIO, flood: false, start: (r) => startMithril('d', r, WORKERS, 'faststdio') },
+  // No sessions on the 2026 path: "sessions" of the loads are independent clients, and there is no
+  // idle-session memory to measure (idle 0) nor a notification stream (flood is a session-era tool).
+  { key: 'p', label: `mithril-proxy, ${WORKERS} workers → 2026 HTTP upstream, session-less (2026-07-28)${NODE_NOTE}`, idle: 0, flood: false,
+    transport: 'streamable-2026', start: (r) => startMithril('p', r, WORKERS, 'fast2026') },
   { key: 'e', label: 'supergateway 4.0.0 --stateful → stdio upstream', idle: IDLE_STDIO, flood: false, start: startSupergateway },
   { key: 'f', label: 'mcp-proxy 6.7.19 → stdio upstream', idle: IDLE_STDIO, flood: false, start: startMcpProxy },
 ];
@@ -231,7 +258,7 @@ if (VARIANT_ARGS !== undefined) {
   ALL_TARGETS.push({ key: 'v', label: `mithril-proxy, 1 worker → HTTP upstream [${VARIANT_ARGS.join(' ')}]`, idle: IDLE, flood: true,
     start: (r) => startMithril('v', r, 1, 'fast', VARIANT_ARGS) });
 }
-const DEFAULT_KEYS = ['a', 'h', 'b', 'c', 'd', ...(args.peers ? ['e', 'f'] : []), ...(VARIANT_ARGS !== undefined ? ['v'] : [])];
+const DEFAULT_KEYS = ['a', 'h', 'b', 'c', 'p', 'd', ...(args.peers ? ['e', 'f'] : []), ...(VARIANT_ARGS !== undefined ? ['v'] : [])];
 const TARGETS = ALL_TARGETS.filter((t) => (args.only === undefined ? DEFAULT_KEYS : args.only.split(',')).includes(t.key));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -244,7 +271,7 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
     const atStart = sampleProcess(target.pid);
     if (atStart === undefined) throw new Error('target exited after start');
     const first = SCENARIOS[0]!;
-    const load = { url: target.url, payload: PAYLOAD, threads: THREADS };
+    const load = { url: target.url, payload: PAYLOAD, threads: THREADS, transport: t.transport ?? 'streamable' };
     const warm = await runLoad({ ...load, sessions: first.sessions, concurrency: first.concurrency, durationMs: WARMUP_MS });
     if (warm.counts.ok === 0) throw new Error(`warm-up: no correct reply (${warm.failures[0] ?? 'no detail'})`);
 
@@ -295,12 +322,12 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
     // Idle sessions last: the garbage of 1000 initialize exchanges would otherwise be collected (by
     // V8's helper threads) inside the first load window and be billed to its requests.
     const before = sampleProcess(target.pid);
-    const idle = await openIdleSessions(target.url, t.idle);
-    await sleep(500); // let lazily started session resources (children, buffers) come up
+    const idle = t.idle > 0 ? await openIdleSessions(target.url, t.idle) : { opened: 0, failures: [], close: async () => {} };
+    if (t.idle > 0) await sleep(500); // let lazily started session resources (children, buffers) come up
     const after = sampleProcess(target.pid);
     await idle.close();
     if (before === undefined || after === undefined) throw new Error('target exited during the idle-session test');
-    if (idle.opened === 0) throw new Error(`idle sessions: none opened (${idle.failures[0] ?? 'no detail'})`);
+    if (t.idle > 0 && idle.opened === 0) throw new Error(`idle sessions: none opened (${idle.failures[0] ?? 'no detail'})`);
 
     return {
       loads,
@@ -310,8 +337,9 @@ async function measure(t: Target, run: number): Promise<RunMeasurement> {
         startRssKiB: atStart.treeRssKiB,
         afterLoadRssKiB: end.treeRssKiB,
         idleSessions: idle.opened,
-        idleKiBPerSession: (after.rssKiB - before.rssKiB) / idle.opened,
-        idleTreeKiBPerSession: (after.treeRssKiB - before.treeRssKiB) / idle.opened,
+        // NaN (shown as –) when the target has no sessions to hold.
+        idleKiBPerSession: idle.opened > 0 ? (after.rssKiB - before.rssKiB) / idle.opened : NaN,
+        idleTreeKiBPerSession: idle.opened > 0 ? (after.treeRssKiB - before.treeRssKiB) / idle.opened : NaN,
       },
     };
   } finally {
@@ -369,6 +397,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await httpUpstream?.stop();
+    await http2026Upstream?.stop();
     rmSync(workDir, { recursive: true, force: true });
   }
 
@@ -414,6 +443,8 @@ async function main(): Promise<void> {
     '## Reading the tables',
     '',
     '- req/s counts correct replies only; "bad replies" (errors + lost + mismatched, max over runs) must be 0.',
+    '- (p) is the 2026-07-28 pass-through: no sessions, so its "sessions" are independent clients with that',
+    '  many connections each, and it has no idle-session memory; compare it with (c), same workers, same loads.',
     '- × direct and × HAProxy are ratios of medians from this same run; CPU µs/req is the target\'s own',
     '  user+sys from /proc, children included (stdio upstreams), over the measured window.',
     '- CPU per thread: main = the uWS acceptor thread, worker N = session worker N, helpers = V8 platform /',

@@ -2,27 +2,34 @@
  * /metrics answers an operator's questions with exact numbers across 2 workers: requests by
  * destination x JSON-RPC method x status (refused ones too), upstream latency counted in the
  * workers and merged at scrape time, sessions by destination and worker, stdio restarts and
- * unexpected exits. A real proxy, real stdio children (the example counter server and the
- * slow-server fixture), raw JSON-RPC over fetch.
+ * unexpected exits, and the protocol era of each request (2025 session revisions / 2026-07-28).
+ * A real proxy, real stdio children (the example counter server and the slow-server fixture),
+ * the raw 2026 fixture upstream, raw JSON-RPC over fetch.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type Raw2026Upstream, startRaw2026Upstream } from './fixtures/raw-2026-upstream.js';
 import { counterServerPath } from './helpers/counter-upstream.js';
 import { type Scrape, scrape, total } from './helpers/prom.js';
 import { pidAlive, rawPost, rawSession, startTestProxy, stdioCounterYaml, waitFor } from './helpers/proxy.js';
+import { body2026, headers2026, post2026 } from './helpers/raw-2026.js';
 import type { ProxyHandle } from '../src/proxy.js';
 
 const SLOW_SERVER = fileURLToPath(new URL('../../test/fixtures/stdio/slow-server.mjs', import.meta.url));
 
 let proxy: ProxyHandle;
+let up2026: Raw2026Upstream;
 
 before(async () => {
+  up2026 = await startRaw2026Upstream();
+  const modern = `  modern:\n    transport: streamable_http\n    url: ${up2026.url}\n    protocol: 2026\n`;
   const slow = `  slow:\n    transport: stdio\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(SLOW_SERVER)}]\n    stdio: { on_exit: restart, max_restarts: 3, restart_backoff_ms: 50, kill_grace_ms: 500 }\n`;
-  proxy = await startTestProxy(stdioCounterYaml('local', counterServerPath()) + slow);
+  proxy = await startTestProxy(stdioCounterYaml('local', counterServerPath()) + slow + modern);
 });
 after(async () => {
   await proxy.close();
+  await up2026.close();
 });
 
 const mcp = (dest: string): string => `${proxy.url}/${dest}/mcp`;
@@ -50,6 +57,7 @@ test('42 tools/call over 6 sessions on 2 workers count 42 under method="tools/ca
   const m: Scrape = await scrape(proxy.url);
   assert.equal(m.families.get('mithril_requests_total'), 'counter');
   assert.equal(total(m, 'mithril_requests_total', { dest: 'local', method: 'tools/call', status: '200' }), 42);
+  assert.equal(total(m, 'mithril_requests_total', { dest: 'local', method: 'tools/call', status: '200', era: '2025' }), 42, 'session requests are era 2025');
   assert.equal(total(m, 'mithril_requests_total', { dest: 'local', method: 'tools/call', status: '400' }), 1);
   assert.equal(total(m, 'mithril_requests_total', { dest: 'local', method: 'tools/list', status: '404' }), 1);
   assert.equal(total(m, 'mithril_requests_total', { dest: 'local', method: 'initialize', status: '200' }), 6);
@@ -137,4 +145,32 @@ test('auth failures and rate-limited requests count by reason/scope, with a boun
   const reasons = new Set(m.samples.filter((s) => s.name === 'mithril_auth_failures_total').map((s) => s.labels.reason));
   assert.equal(reasons.size, 65, '64 distinct reasons plus "other"');
   assert.equal(total(m, 'mithril_auth_failures_total'), 104);
+});
+
+test('the era label: 2026-07-28 requests count under era="2026" (forwarded and refused), session ones under "2025"; no other value', async () => {
+  const url = mcp('modern');
+  for (let i = 0; i < 3; i++) {
+    const r = await post2026(url, body2026(`e${i}`, 'tools/call', { name: 'echo', arguments: { text: 'x' } }), headers2026('tools/call', 'echo'));
+    assert.equal(r.status, 200);
+    await r.text();
+  }
+  // Refused by the acceptor before routing: still a 2026 request.
+  const bad = await post2026(url, body2026('e-bad', 'tools/call', { name: 'echo', arguments: { text: 'x' } }), headers2026('tools/call', 'not-echo'));
+  assert.equal(bad.status, 400);
+  await bad.text();
+  // An unknown MCP-Protocol-Version is answered in the 2026 shape and counted there.
+  const unknown = await rawPost(url, body2026('e-v', 'tools/list'), { 'mcp-protocol-version': '2099-01-01' });
+  assert.equal(unknown.status, 400);
+  await unknown.text();
+
+  const m = await scrape(proxy.url);
+  assert.equal(total(m, 'mithril_requests_total', { dest: 'modern', method: 'tools/call', status: '200', era: '2026' }), 3);
+  assert.equal(total(m, 'mithril_requests_total', { dest: 'modern', method: 'tools/call', status: '400', era: '2026' }), 1);
+  assert.equal(total(m, 'mithril_requests_total', { dest: 'modern', status: '400', era: '2026' }), 2);
+  assert.equal(total(m, 'mithril_requests_total', { dest: 'modern', era: '2025' }), 0);
+  assert.equal(total(m, 'mithril_request_duration_seconds_count', { dest: 'modern', era: '2026' }), 5);
+  assert.equal(total(m, 'mithril_request_duration_seconds_count', { dest: 'modern', era: '2025' }), 0);
+  assert.ok(total(m, 'mithril_request_duration_seconds_count', { dest: 'local', era: '2025' }) > 0);
+  const eras = new Set(m.samples.filter((s) => s.name === 'mithril_requests_total' || s.name.startsWith('mithril_request_duration_seconds')).map((s) => s.labels.era));
+  assert.deepEqual([...eras].sort(), ['2025', '2026'], 'every request sample has an era, one of two');
 });

@@ -112,6 +112,19 @@ describe('every destination route asks for credentials', () => {
     assert.match(r.headers.get('access-control-expose-headers') ?? '', /www-authenticate/);
     await r.text();
   });
+
+  test('a 2026-07-28 browser client may send Mcp-Method, Mcp-Name and the Mcp-Param-* names it asks for (and nothing else it asks for)', async () => {
+    const pre = await fetch(`${proxy.url}/web/mcp`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'mcp-method, mcp-name, Mcp-Param-Region, mcp-param-x_y, mcp-param-, x-evil' },
+    });
+    assert.equal(pre.status, 204);
+    const allowed = (pre.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim());
+    for (const h of ['mcp-method', 'mcp-name', 'mcp-protocol-version', 'mcp-param-region']) assert.ok(allowed.includes(h), `${h} in ${allowed.join(',')}`);
+    assert.ok(allowed.includes('mcp-param-x_y'), 'any token character may follow the prefix');
+    // An empty parameter name and other headers are not echoed.
+    assert.ok(!allowed.includes('mcp-param-') && !allowed.includes('x-evil'));
+  });
 });
 
 describe('authenticated clients are served', () => {

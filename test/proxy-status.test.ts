@@ -266,6 +266,6 @@ describe('routing', () => {
     assert.equal(r.status, 200);
     const text = await r.text();
     assert.match(text, /^# HELP mithril_requests_total/m);
-    assert.match(text, /mithril_requests_total\{dest="web",method="initialize",status="200"\} \d+/);
+    assert.match(text, /mithril_requests_total\{dest="web",method="initialize",status="200",era="2025"\} \d+/);
   });
 });

@@ -8,8 +8,9 @@ import { ErrorCode, ProxyError, asProxyError } from '../src/errors.js';
 import { createLogger } from '../src/observability/log.js';
 import { workerStats } from '../src/observability/worker-stats.js';
 import {
-  FrameKind, type Frame2026Msg, type FrameMsg, Outbox, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain, receive,
+  FrameKind, type Frame2026Msg, type FrameMsg, Outbox, type ResumeMsg, ToMain, type ToMainMsg, ToWorker, type ToWorkerMsg, type WorkerInit, decodeToWorker, encodeToMain, receive,
 } from '../src/threads/messages.js';
+import { RequestStateSigner } from '../src/era/request-state.js';
 import { ThreadSink } from '../src/threads/thread-sink.js';
 import { closeAllPools } from '../src/upstream/http-pool.js';
 import { Registry } from '../src/upstream/registry.js';
@@ -42,10 +43,19 @@ const out: SessionOutput = {
 const registry = new Registry(out, log);
 // Virtual servers: one downstream session fans out to one upstream session per member (src/virtual/).
 const aggregator = new Aggregator({ registry, config: () => config, out, log });
-/** 2026-07-28 pass-through: session-less requests to 2026 upstreams. */
-const sessionless = new SessionlessHttp();
+/**
+ * 2026-07-28 pass-through: session-less requests to 2026 upstreams. What a tools/list result
+ * declares (x-mcp-header) goes to the acceptor, which validates calls whichever worker serves them.
+ */
+const sessionless = new SessionlessHttp((dest, tools, append) =>
+  post({ t: ToMain.ToolHeaders, dest: dest.name, tools, append, connectKey: dest.connectKey }));
 /** B1 bridge: 2026 clients to session-era upstreams, one upstream session per principal. */
-const bridges = new BridgeSessions(log, { registry, config: () => config });
+const bridges = new BridgeSessions(log, {
+  // The acceptor's key: a token minted here verifies there (and names this worker).
+  signer: new RequestStateSigner(init.requestStateKey),
+  worker: init.index,
+  ttlMs: () => config.requestStateTtlMs,
+}, { registry, config: () => config });
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -114,12 +124,25 @@ function onFrame2026(m: Frame2026Msg): void {
   sessionless.request(dest, m.body, m.headers, m.long, sink);
 }
 
+/** B1 MRTR: a verified retry for a call parked on this worker. */
+function onResume(m: ResumeMsg): void {
+  const sink = new ThreadSink(m.rid, outbox, dropSink);
+  sinks.set(m.rid, sink);
+  const dest = destination(m.dest);
+  if (!dest || dest.protocol === '2026') {
+    return sink.fail(new ProxyError(ErrorCode.RequestStateInvalid, 'requestState was already answered or has expired: send the original request again'));
+  }
+  bridges.resume(dest, m.principal, m, sink);
+}
+
 function onMessage(m: ToWorkerMsg): void {
   switch (m.t) {
     case ToWorker.Frame:
       return onFrame(m);
     case ToWorker.Frame2026:
       return onFrame2026(m);
+    case ToWorker.Resume:
+      return onResume(m);
     case ToWorker.StreamOpen:
       if (aggregator.has(m.sid)) return aggregator.openServerStream(m.sid);
       return registry.get(m.sid, m.dest)?.openServerStream();

@@ -82,7 +82,25 @@ export class EchoRequests {
       '"}}}'
     );
   }
+
+  /** The same call as a 2026-07-28 request: self-describing through the required `params._meta`. */
+  body2026(seq: number, text: string): string {
+    return (
+      '{"jsonrpc":"2.0","id":' +
+      this.id(seq) +
+      ',"method":"tools/call","params":{"name":"echo","arguments":{"text":"' +
+      text +
+      '"},' +
+      META_2026 +
+      '}}'
+    );
+  }
 }
+
+export const PROTOCOL_VERSION_2026 = '2026-07-28';
+const META_2026 =
+  `"_meta":{"io.modelcontextprotocol/protocolVersion":"${PROTOCOL_VERSION_2026}",` +
+  '"io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"mithril-loadgen","version":"1.0.0"}}';
 
 /** Which session an echoed text or id belongs to (-1: not one of ours). */
 function sessionOfText(text: string): number {

@@ -7,7 +7,8 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ErrorCode, ProxyError } from '../../src/errors.js';
 
-export type LoadTransport = 'streamable' | 'sse';
+/** 'streamable-2026': session-less MCP 2026-07-28 requests (no initialize; sessionless-2026-session.ts). */
+export type LoadTransport = 'streamable' | 'sse' | 'streamable-2026';
 
 export interface LoadOptions {
   /** Streamable HTTP endpoint (`.../NAME/mcp`), or for `transport: 'sse'` the SSE endpoint (`.../NAME/sse`). */
@@ -121,7 +122,7 @@ export const USAGE = `usage: npm run loadtest -- --url URL [options]
   --concurrency C        in-flight requests per session (default 1)
   --duration 10s | --requests N   bound of the run (default --duration 10s)
   --payload BYTES        size of the echoed text (default 256)
-  --transport streamable|sse   (default streamable)
+  --transport streamable|sse|streamable-2026   (default streamable; streamable-2026 = session-less 2026-07-28 calls)
   --pid PID              the target's pid: CPU per request and RSS from /proc
   --threads T            generator threads (default: half the cores)
   --timeout 10s          a request without reply after this is lost
@@ -151,7 +152,7 @@ export function parseCli(argv: string[]): LoadOptions & { help: boolean } {
   if (values.help) return { url: '', help: true };
   if (values.url === undefined) throw bad('--url is required');
   const transport = values.transport ?? 'streamable';
-  if (transport !== 'streamable' && transport !== 'sse') throw bad(`--transport must be streamable or sse`);
+  if (transport !== 'streamable' && transport !== 'sse' && transport !== 'streamable-2026') throw bad(`--transport must be streamable, sse or streamable-2026`);
   const requests = intArg('requests', values.requests);
   return {
     help: false,

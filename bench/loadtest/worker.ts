@@ -10,6 +10,7 @@ import { OUTCOME_COUNT, Outcome } from './jsonrpc.js';
 import type { LoadTransport } from './options.js';
 import { FailureNotes, errorText, type LoadSession } from './session.js';
 import { SharedState } from './shared-state.js';
+import { Sessionless2026Session } from './sessionless-2026-session.js';
 import { SseSession } from './sse-session.js';
 import { StreamableSession } from './streamable-session.js';
 
@@ -69,7 +70,9 @@ export default async function runThread(task: WorkerTask): Promise<WorkerResult>
   const sessions: LoadSession[] = task.sessions.map((index) =>
     streamPool !== undefined
       ? new SseSession(pool, streamPool, url, index, task.payload, task.timeoutMs, notes, stray)
-      : new StreamableSession(pool, url, index, task.payload, task.timeoutMs, notes),
+      : task.transport === 'streamable-2026'
+        ? new Sessionless2026Session(pool, url, index, task.payload, task.timeoutMs, notes)
+        : new StreamableSession(pool, url, index, task.payload, task.timeoutMs, notes),
   );
 
   const live = await setupAll(sessions, notes);

@@ -69,7 +69,8 @@ export function buildApp(core: Core, front: Front, health: () => Record<string, 
   const preflight = (allow: string) => (res: HttpResponse, req: HttpRequest): void => {
     const origin = req.getHeader('origin');
     if (!origin) return notAllowed(allow)(res, req);
-    if (admit(res, req, req.getParameter(0), nameVisible())) writePreflight(res);
+    const requested = req.getHeader('access-control-request-headers');
+    if (admit(res, req, req.getParameter(0), nameVisible())) writePreflight(res, requested);
   };
 
   app.post('/:name/mcp', route(handlePost));

@@ -11,7 +11,8 @@ import type { Metrics } from '../observability/metrics.js';
 import { sessionTag } from '../observability/session-tag.js';
 import { spanIdOf, startedTrace, traceIdOf } from '../observability/trace.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
-import { FrameKind, type Frame2026Msg, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
+import { RequestStateSigner } from '../era/request-state.js';
+import { FrameKind, type Frame2026Msg, type ResumeMsg, ToMain, type ToMainMsg, ToWorker } from '../threads/messages.js';
 import { sessionIdScheme } from '../threads/session-id.js';
 import type { SessionTable } from '../threads/session-table.js';
 import type { Supervisor, SupervisorHooks } from '../threads/supervisor.js';
@@ -19,6 +20,7 @@ import { BridgeAffinity } from './bridge-affinity.js';
 import type { Reply, ReplyHost } from './replies.js';
 import { type DownSession, type EndReason, SessionStore } from './sessions.js';
 import type { SseLimits } from './sse-stream.js';
+import { ToolHeaderCache } from './tool-header-cache.js';
 
 const END_SESSION_TIMEOUT_MS = 10_000;
 /** A scrape waits this long for each worker's counters; a late worker counts with its last snapshot. */
@@ -36,6 +38,13 @@ export class Core implements ReplyHost, SupervisorHooks {
   supervisor!: Supervisor;
   /** B1 bridge: which worker holds each (client, destination)'s bridged upstream session. */
   readonly bridgeAffinity = new BridgeAffinity();
+  /** x-mcp-header specs per 2026 destination, from pass-through tools/list results (any worker). */
+  readonly toolHeaders = new ToolHeaderCache();
+  /**
+   * B1 MRTR: verifies requestState tokens here; workers mint with the same key (WorkerInit). Made
+   * once from the start config: a reload keeps it, so tokens in flight stay valid.
+   */
+  readonly signer: RequestStateSigner;
   /** Closing: no new sessions, but existing ones may finish what they started. */
   draining = false;
   /** Closed: every request answers 503. */
@@ -49,6 +58,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   constructor(config: ProxyConfig, table: SessionTable, metrics: Metrics, log: Logger) {
     this.config = config;
     this.auth = new Authenticator(config.auth, { log });
+    this.signer = new RequestStateSigner(config.requestStateSecret ?? undefined);
     this.table = table;
     this.store = new SessionStore(table, () => this.config.limits, log, {
       credit: (s, rid, bytes) => this.credit(s.worker, rid, s.sid, s.dest, bytes),
@@ -79,6 +89,8 @@ export class Core implements ReplyHost, SupervisorHooks {
    */
   setConfig(next: ProxyConfig): void {
     const old = this.auth;
+    // A changed or removed destination's tools must be listed again before calls are checked.
+    this.toolHeaders.retain(this.config, next);
     this.config = next;
     this.auth = new Authenticator(next.auth, { log: this.log, limiter: old.limiter, sessions: old.sessions });
   }
@@ -173,6 +185,18 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.supervisor.post(reply.worker, { t: ToWorker.Frame2026, rid: reply.rid, dest: reply.dest, ...msg });
   }
 
+  /** Hand a verified MRTR retry to the worker its requestState names. */
+  resume2026(reply: Reply, msg: Omit<ResumeMsg, 't' | 'rid' | 'dest'>): void {
+    this.replies.set(reply.rid, reply);
+    this.supervisor.addInflight(reply.worker, 1);
+    this.supervisor.post(reply.worker, { t: ToWorker.Resume, rid: reply.rid, dest: reply.dest, ...msg });
+  }
+
+  /** SupervisorHooks: the key workers mint requestState tokens with. */
+  get requestStateKey(): Uint8Array {
+    return this.signer.keyBytes;
+  }
+
   openServerStream(s: DownSession): void {
     this.supervisor.post(s.worker, { t: ToWorker.StreamOpen, sid: s.sid, dest: s.dest });
   }
@@ -249,7 +273,8 @@ export class Core implements ReplyHost, SupervisorHooks {
       done?.();
     }
     const ms = Date.now() - r.started;
-    this.metrics.request(r.dest, r.method, status, ms);
+    // Replies without a downstream session are 2026-07-28 requests (pass-through or bridged).
+    this.metrics.request(r.dest, r.method, status, ms, r.session ? '2025' : '2026');
     // trace: the W3C trace-id; span: the proxy's span, the parent-id the upstream saw.
     const t = r.trace;
     const trace = t === '' ? undefined : traceIdOf(t);
@@ -261,7 +286,7 @@ export class Core implements ReplyHost, SupervisorHooks {
   /** The log line and metrics of an exchange answered by the acceptor itself (rejections, GET, DELETE). */
   logExchange(dest: string, sid: string | undefined, method: string | undefined, status: number, started: number, note: string, era?: '2026'): void {
     const ms = Date.now() - started;
-    this.metrics.request(dest, method, status, ms);
+    this.metrics.request(dest, method, status, ms, era ?? '2025');
     if (status >= 400) this.metrics.reject(note);
     if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
     // The tag, never the id: a session id is a bearer credential for its session.
@@ -314,6 +339,13 @@ export class Core implements ReplyHost, SupervisorHooks {
         const w = this.statsWaiters.get(msg.rid);
         this.statsWaiters.delete(msg.rid);
         return w?.(msg.stats);
+      }
+      case ToMain.ToolHeaders: {
+        // Only configured 2026 destinations (the cache stays bounded by the config), and only from
+        // the upstream they point to now (a list that crossed a reload is the old upstream's).
+        const d = this.config.destinations[msg.dest];
+        if (d?.protocol === '2026' && d.connectKey === msg.connectKey) this.toolHeaders.learn(msg.dest, msg.tools, msg.append);
+        return;
       }
       case ToMain.Ready:
       case ToMain.ChildUp:

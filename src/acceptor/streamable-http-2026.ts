@@ -6,8 +6,10 @@
  * A 2026 request is self-describing: no session is looked up, minted or forwarded (an
  * Mcp-Session-Id is ignored, as a 2026 server does). Order of checks, all before routing:
  * era (detectEra: header vs `_meta`), removed methods (404 -32601), Mcp-Method / Mcp-Name against
- * the body (400 -32020 with the request's id), the destination's era (a session-era upstream
- * answers 400 -32022 listing the session revisions, so a 2026 client falls back to initialize).
+ * the body and, for a tools/call of a tool seen in this destination's tools/list, its Mcp-Param-*
+ * against the arguments (400 -32020 with the request's id), the destination's era (a session-era
+ * upstream answers 400 -32022 listing the session revisions, so a 2026 client falls back to
+ * initialize).
  * Then the least-loaded worker forwards it with the validated headers (streamable-http-2026 worker
  * side: upstream/sessionless-http.ts). Every refusal uses the 2026 error codes.
  */
@@ -16,6 +18,7 @@ import { ErrorCode, type ReplyEra } from '../errors.js';
 import { MODERN_VERSIONS, SESSION_ERA_VERSIONS, detectEra, methodProblem2026 } from '../era/detect.js';
 import { scanRequest2026 } from '../era/envelope2026.js';
 import { checkHeaders2026 } from '../era/headers2026.js';
+import { mrtrTarget } from '../era/mrtr-spans.js';
 import { type Envelope, MsgKind } from '../upstream/jsonrpc-envelope.js';
 import type { Core } from './core.js';
 import type { Abortable } from './http-util.js';
@@ -114,13 +117,23 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   const method = env.method as string;
   const removed = methodProblem2026(method);
   if (removed) return refuse('2026', removed.code, removed.message);
-  // No x-mcp-header specs yet (no tools/list cache): Mcp-Param-* are forwarded unchecked, as an
-  // intermediary that does not recognise them must; the 2026 upstream validates them itself.
   const get = (name: string): string => {
     for (const [k, v] of headers.list) if (k === name) return v;
     return '';
   };
-  const mismatch = checkHeaders2026(get, method, decision.scan);
+  // Mcp-Param-* of a tool the proxy saw in a tools/list of this destination (tool-header-cache.ts)
+  // are checked against the arguments; the body is scanned again for them only then, so every other
+  // request costs one Map lookup at most. Unknown tools (or before any tools/list) have no specs:
+  // their Mcp-Param-* are forwarded unchecked, as an intermediary that does not recognise them
+  // must, and the 2026 upstream validates them itself.
+  let scan = decision.scan;
+  const tool = method === 'tools/call' && scan.name !== undefined ? core.toolHeaders.lookup(dest, scan.name) : undefined;
+  if (tool !== undefined) {
+    const again = scanRequest2026(p.body, tool.paths);
+    if (!again.ok) return refuse('2026', ErrorCode.InvalidRequest, again.problem);
+    scan = again;
+  }
+  const mismatch = checkHeaders2026(get, method, scan, tool?.params);
   if (mismatch) return refuse('2026', mismatch.code, mismatch.message);
 
   const d = core.config.destinations[dest];
@@ -134,6 +147,24 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   }
   const bridge = d === undefined || d.protocol !== '2026';
   if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
+  // B1 MRTR retry: the token (minted by a worker when it parked the call) names the worker that
+  // holds the parked upstream exchange; a pass-through destination's requestState is the
+  // upstream's own and is forwarded untouched.
+  if (bridge && decision.scan.requestStateKind !== 'absent') {
+    const scan = decision.scan;
+    const v = scan.requestState === undefined
+      ? undefined
+      : core.signer.verify(scan.requestState, { principal: p.principal, method, target: mrtrTarget(scan) });
+    if (!v?.ok) return refuse('2026', v?.code ?? ErrorCode.RequestStateInvalid, v?.reason ?? 'requestState must be a string');
+    const w = v.claims.worker;
+    // A worker that died took its parked calls with it (a respawned one answers "already answered").
+    if (!core.supervisor.isUp(w)) return refuse('2026', ErrorCode.RequestStateInvalid, 'requestState names a call that no longer exists: send the original request again');
+    if (!core.hasRoom(w)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
+    const reply = new SessionlessPostReply(core, core.rid(), w, dest, method, res, env.id ?? null, 0);
+    st.reply = reply;
+    core.resume2026(reply, { session: v.claims.session, parked: String(v.claims.parked), principal: p.principal, body: p.body });
+    return true;
+  }
   const worker = bridge ? core.bridgeAffinity.pick(core.supervisor, p.principal, dest) : core.supervisor.pickLeastInflight();
   if (worker < 0 || !core.hasRoom(worker)) return refuse('2026', ErrorCode.Overloaded, 'proxy is at capacity, retry shortly');
 

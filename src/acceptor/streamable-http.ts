@@ -21,9 +21,6 @@ import { sseEvent } from './sse-format.js';
 import { SseStream } from './sse-stream.js';
 import { captureMcpHeaders, handlePost2026, isModernVersion, refuseModernGetDelete } from './streamable-http-2026.js';
 
-/** Revisions whose Streamable HTTP rules this acceptor implements. */
-export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
-
 const ALLOW_GET_LESS = { allow: 'POST, DELETE' };
 
 interface PostState {
@@ -56,7 +53,8 @@ export function handlePost(core: Core, dest: string, res: HttpResponse, req: Htt
     const reject = (code: ErrorCode, message: string): void => logRefusal(writeError(res, code, message), code);
     if (!acceptsBoth(accept)) return reject(ErrorCode.NotAcceptable, 'Accept must list both application/json and text/event-stream');
     if (!isJsonContentType(contentType)) return reject(ErrorCode.UnsupportedMediaType, 'Content-Type must be application/json');
-    if (version && !SUPPORTED_PROTOCOL_VERSIONS.has(version) && !modern) return reject(ErrorCode.BadProtocolVersion, `unsupported MCP-Protocol-Version: ${version}`);
+    // An MCP-Protocol-Version the proxy does not serve is answered once the body is parsed, by the
+    // era detector (handlePost2026: 400 -32022 with the request's id, data.supported/requested).
     const onBody = (body: string | null): void => postBody(core, dest, res, st, ok, remote, { sidHeader, version, modern, traceparent, tracestate, started }, body);
     if (early) early(onBody);
     else readBody(res, core.config.limits.maxBodyBytes, onBody);

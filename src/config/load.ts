@@ -274,6 +274,8 @@ function toProxyConfig(p: ParsedConfig, source: string | null): ProxyConfig {
     admin: { token: p.admin?.token, exposeMetrics: p.admin?.expose_metrics },
     destinations,
     instance: p.instance ? { id: p.instance.id, key: p.instance.key ?? null } : null,
+    requestStateSecret: p.request_state_secret ?? null,
+    requestStateTtlMs: p.request_state_ttl_ms,
     virtualServers,
     source,
   };

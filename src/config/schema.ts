@@ -277,6 +277,15 @@ export function buildConfigSchema(ctx: ResolveContext) {
     auth: authSchema(ctx).prefault({}),
     admin: adminSchema(ctx).optional(),
     instance: instanceSchema(ctx).optional(),
+    // B1 MRTR: the HMAC secret of requestState tokens (src/era/request-state.ts); without one a
+    // random key is made at start (tokens then die with the process, as their parked calls do).
+    request_state_secret: z
+      .string()
+      .transform(fromContext((v) => ctx.expand(v)))
+      .refine((v) => v.length >= 32, { error: 'must be at least 32 characters (use ${secret:NAME})' })
+      .optional(),
+    // How long a parked MRTR round (and its requestState) lives before the client's retry.
+    request_state_ttl_ms: ms.default(300_000),
     destinations: z.record(z.string(), destinationSchema(ctx)),
     virtual_servers: z.record(z.string(), VirtualServerSchema).optional(),
   });

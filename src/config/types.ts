@@ -162,6 +162,13 @@ export interface ProxyConfig {
   destinations: Record<string, Destination>;
   /** null: plain session ids (one instance, or no balancer routing on them). */
   instance: InstanceConfig | null;
+  /**
+   * B1 MRTR: secret (resolved, never logged) the requestState HMAC key is derived from; null = a
+   * random key made at start. Read once at start (a reload does not change it).
+   */
+  requestStateSecret: string | null;
+  /** B1 MRTR: lifetime of a parked round and its requestState token. Default 5 min. */
+  requestStateTtlMs: number;
   /** `virtual_servers:`; names never collide with destination names. Null prototype. */
   virtualServers: Record<string, VirtualServer>;
   /** Absolute path of the file this came from; null for the built-in demo. */

@@ -57,6 +57,13 @@ export interface EraInput {
   scan: () => Scan2026 | ScanProblem;
 }
 
+/**
+ * An MCP-Protocol-Version the proxy does not serve (rule 3), in the 2026-07-28 shape whatever the
+ * client's era: 400 -32022 with every version served, newest first, and the one asked for. A
+ * session-era client only needs the 400; a 2026 client can pick a version from `data.supported`.
+ * The acceptor answers it after the body (streamable-http.ts has no earlier version check), so the
+ * error carries the request's id.
+ */
 function unsupported(requested: string): EraProblem {
   return {
     code: ErrorCode.UnsupportedProtocolVersion,

@@ -6,8 +6,9 @@
  * across workers.
  *
  * Per-request cost is kept to two Map lookups and array increments: requests are counted into a
- * preallocated array per (destination, status) indexed by the method's slot (method-label.ts),
- * and durations into a FixedHistogram per destination. prom-client formats them at scrape time
+ * preallocated array per (destination, era, status) indexed by the method's slot (method-label.ts),
+ * and durations into a FixedHistogram per (destination, era). `era` is the protocol era of the
+ * client's request, '2025' (session revisions) or '2026' (2026-07-28): two values, never more. prom-client formats them at scrape time
  * through collected metrics (registerMetric of an object with get()), so no label object is
  * built or hashed per request.
  */
@@ -51,10 +52,17 @@ class BoundedLabels {
   }
 }
 
-interface DestCounters {
+/** The `era` label: the request's protocol era (acceptor/core.ts passes it; '2025' by default). */
+export type MetricsEra = '2025' | '2026';
+const ERAS: readonly MetricsEra[] = ['2025', '2026'];
+
+interface EraCounters {
   byStatus: Map<number, Float64Array>;
   duration: FixedHistogram;
 }
+
+/** Per destination, one slot per era (index in ERAS), made on the era's first exchange. */
+type DestCounters = [EraCounters | undefined, EraCounters | undefined];
 
 type Collected = () => Sample[] | Promise<Sample[]>;
 
@@ -62,7 +70,7 @@ export class Metrics {
   readonly registry = new client.Registry();
   private readonly sources: GaugeSources;
   private core: CoreSources | undefined;
-  /** Per destination: counts by status, then by method slot; and the exchange durations. */
+  /** Per destination and era: counts by status, then by method slot; and the exchange durations. */
   private readonly requests = new Map<string, DestCounters>();
   private readonly slowCuts = new Map<string, number>();
   private readonly dests = new BoundedLabels();
@@ -81,10 +89,14 @@ export class Metrics {
   constructor(sources: GaugeSources) {
     this.sources = sources;
     const registers = [this.registry];
-    this.collect('mithril_requests_total', 'counter', 'Downstream exchanges by destination, JSON-RPC method (bounded set, else other; GET/DELETE for HTTP-level exchanges) and HTTP status; refused ones included', () => this.requestSamples());
-    this.collect('mithril_request_duration_seconds', 'histogram', 'Downstream exchange duration, as the acceptor saw it', () => {
+    this.collect('mithril_requests_total', 'counter', 'Downstream exchanges by destination, JSON-RPC method (bounded set, else other; GET/DELETE for HTTP-level exchanges), HTTP status and protocol era (2025 = session revisions, 2026 = 2026-07-28); refused ones included', () => this.requestSamples());
+    this.collect('mithril_request_duration_seconds', 'histogram', 'Downstream exchange duration, as the acceptor saw it, by destination and protocol era', () => {
       const out: Sample[] = [];
-      for (const [dest, d] of this.requests) out.push(...histogramSamples('mithril_request_duration_seconds', { dest }, d.duration));
+      for (const [dest, d] of this.requests) {
+        d.forEach((e, i) => {
+          if (e) out.push(...histogramSamples('mithril_request_duration_seconds', { dest, era: ERAS[i]! }, e.duration));
+        });
+      }
       return out;
     });
     this.collect('mithril_slow_reader_cuts_total', 'counter', 'SSE streams disconnected because the client did not read (slow_reader_ms / max_buffered_bytes)', () =>
@@ -137,20 +149,22 @@ export class Metrics {
     this.core = core;
   }
 
-  /** One downstream exchange (answered by a worker or refused by the acceptor). */
-  request(dest: string, method: string | undefined, status: number, ms: number): void {
+  /** One downstream exchange (answered by a worker or refused by the acceptor) of a request of `era`. */
+  request(dest: string, method: string | undefined, status: number, ms: number, era: MetricsEra = '2025'): void {
     const d = this.requests.get(dest) ?? this.destCounters(dest);
-    let counts = d.byStatus.get(status);
-    if (!counts) d.byStatus.set(status, (counts = new Float64Array(METHODS.length)));
+    const slot = era === '2026' ? 1 : 0;
+    const e = d[slot] ?? (d[slot] = { byStatus: new Map(), duration: new FixedHistogram() });
+    let counts = e.byStatus.get(status);
+    if (!counts) e.byStatus.set(status, (counts = new Float64Array(METHODS.length)));
     counts[methodIndex(method)]!++;
-    d.duration.observe(ms / 1000);
+    e.duration.observe(ms / 1000);
   }
 
   /** First exchange of a destination (or any past the label bound, which share "other"). */
   private destCounters(dest: string): DestCounters {
     const label = this.dests.of(dest);
     let d = this.requests.get(label);
-    if (!d) this.requests.set(label, (d = { byStatus: new Map(), duration: new FixedHistogram() }));
+    if (!d) this.requests.set(label, (d = [undefined, undefined]));
     return d;
   }
 
@@ -212,11 +226,15 @@ export class Metrics {
   private requestSamples(): Sample[] {
     const out: Sample[] = [];
     for (const [dest, d] of this.requests) {
-      for (const [status, counts] of d.byStatus) {
-        for (let i = 0; i < counts.length; i++) {
-          if (counts[i]! > 0) out.push({ labels: { dest, method: METHODS[i]!, status }, value: counts[i]! });
+      d.forEach((e, k) => {
+        if (!e) return;
+        const era = ERAS[k]!;
+        for (const [status, counts] of e.byStatus) {
+          for (let i = 0; i < counts.length; i++) {
+            if (counts[i]! > 0) out.push({ labels: { dest, method: METHODS[i]!, status, era }, value: counts[i]! });
+          }
         }
-      }
+      });
     }
     return out;
   }

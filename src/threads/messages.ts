@@ -19,6 +19,7 @@
  * the acceptor; `sid` is the downstream session id; `dest` is the destination name.
  */
 import type { ProxyConfig } from '../config/types.js';
+import type { ParamHeaderSpec } from '../era/headers2026.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { WorkerStatsSnapshot } from '../observability/worker-stats.js';
 
@@ -48,6 +49,11 @@ export const enum ToWorker {
    * the session-era messages (an object costs one structured clone; see the measurements above).
    */
   Frame2026 = 10,
+  /**
+   * B1 MRTR: a 2026 retry (params.requestState verified by the acceptor) for an exchange parked on
+   * this worker. Posted as its object, like Frame2026.
+   */
+  Resume = 11,
 }
 
 
@@ -99,6 +105,20 @@ export interface Frame2026Msg {
   principal: string;
 }
 
+/** The claims of a verified requestState the worker needs (src/era/request-state.ts), and the retry. */
+export interface ResumeMsg {
+  t: ToWorker.Resume;
+  rid: number;
+  dest: string;
+  /** The bridged session's key (claims.session) and the parked round's key (claims.parked). */
+  session: string;
+  parked: string;
+  /** Authenticated client name (equal to claims.principal: the acceptor checked). */
+  principal: string;
+  /** The retry exactly as received (its id, params.inputResponses). */
+  body: string;
+}
+
 export type ToWorkerMsg =
   | FrameMsg
   | StreamOpenMsg
@@ -108,7 +128,8 @@ export type ToWorkerMsg =
   | EndAllMsg
   | EvictDestinationsMsg
   | StatsRequestMsg
-  | Frame2026Msg;
+  | Frame2026Msg
+  | ResumeMsg;
 
 export const enum ToMain {
   /** Worker is up: its message handler is installed. */
@@ -139,6 +160,12 @@ export const enum ToMain {
    * answers with `status` and `body` as they are (the upstream's message and code reach the client).
    */
   ErrorBody = 14,
+  /**
+   * The x-mcp-header specs of the tools in a pass-through `tools/list` result (rare: posted as its
+   * object). The acceptor keeps them per destination (acceptor/tool-header-cache.ts) to check a
+   * later tools/call's Mcp-Param-* headers before routing, whichever worker the call goes to.
+   */
+  ToolHeaders = 15,
 }
 
 export interface ReadyMsg { t: ToMain.Ready; worker: number }
@@ -155,6 +182,22 @@ export interface ChildUpMsg { t: ToMain.ChildUp; pid: number }
 export interface ChildDownMsg { t: ToMain.ChildDown; pid: number }
 export interface StatsMsg { t: ToMain.Stats; rid: number; stats: WorkerStatsSnapshot }
 export interface ErrorBodyMsg { t: ToMain.ErrorBody; rid: number; status: number; body: string }
+export interface ToolHeadersMsg {
+  t: ToMain.ToolHeaders;
+  dest: string;
+  /** [tool name, its mirrored parameters]; only tools with at least one valid x-mcp-header. */
+  tools: [string, ParamHeaderSpec[]][];
+  /**
+   * The result answered a tools/list with a `cursor` (a later page): its tools are added to the
+   * destination's entries; a first page replaces them all.
+   */
+  append: boolean;
+  /**
+   * The destination's connectKey when the request went out: a reply that left before a reload
+   * changed the destination must not refill the acceptor's cache with the old upstream's tools.
+   */
+  connectKey: string;
+}
 
 export type ToMainMsg =
   | ReadyMsg
@@ -170,13 +213,15 @@ export type ToMainMsg =
   | ChildUpMsg
   | ChildDownMsg
   | StatsMsg
-
+  | ToolHeadersMsg
   | ErrorBodyMsg;
 
 /** What a worker receives as `workerData`. */
 export interface WorkerInit {
   index: number;
   config: ProxyConfig;
+  /** The acceptor's requestState key (RequestStateSigner.keyBytes), so a worker can mint tokens. */
+  requestStateKey: Uint8Array;
 }
 
 // ---- Wire encoding --------------------------------------------------------------------------

@@ -17,6 +17,8 @@ export interface SupervisorHooks {
   message(worker: number, msg: ToMainMsg): void;
   /** Called once per death, after the table was invalidated. */
   workerLost(worker: number, cause: string): void;
+  /** The requestState key every worker (and respawned worker) gets in WorkerInit (B1 MRTR). */
+  readonly requestStateKey: Uint8Array;
 }
 
 interface Slot {
@@ -161,7 +163,7 @@ export class Supervisor {
 
   private spawn(index: number): Promise<void> {
     const slot = this.slots[index]!;
-    const init: WorkerInit = { index, config: this.config };
+    const init: WorkerInit = { index, config: this.config, requestStateKey: this.hooks.requestStateKey };
     const worker = new Worker(WORKER_URL, { workerData: init, name: `mithril-worker-${index}` });
     slot.worker = worker;
     slot.outbox = new Outbox<ToWorkerMsg>(worker, encodeToWorker);

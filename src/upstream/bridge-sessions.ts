@@ -10,14 +10,28 @@
  * notifications (its `push`) are fanned out to the principal's listen streams.
  *
  * Bounded: at most MAX_BRIDGED sessions per worker (least recently used closed first), each closed
- * after BRIDGE_IDLE_MS without a request (a live listen stream counts as use), all of a destination
- * closed on reload.
+ * after BRIDGE_IDLE_MS without a request (a live listen stream or a call in flight counts as use),
+ * all of a destination closed on reload.
+ *
+ * MRTR (docs/mcp-2026-07-28.md 1.5): a server request from the upstream during a tools/call,
+ * prompts/get or resources/read is parked (bridge-call.ts, bridge-park.ts) and the client is
+ * answered `input_required`; its retry comes back through `resume`. An HTTP upstream's server
+ * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
+ * the session's one channel with nothing tying it to a call, so it is given to the oldest call in
+ * flight on that bridged session (a limit: concurrent calls of one principal that both ask for
+ * input over stdio may get each other's questions). Not for virtual servers: their retries would
+ * have no destination to resume on, so their members' server requests are refused as before.
  */
 import type { Logger } from 'pino';
 import type { Destination, VirtualServer } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { discoverFromInitialize } from '../era/discover-bridge.js';
 import { patchLegacyResponse } from '../era/legacy-response.js';
+import { MRTR_METHODS, inputResponsesOf } from '../era/mrtr-spans.js';
+import { responsesFromInput } from '../era/mrtr-bridge.js';
+import type { RequestStateSigner } from '../era/request-state.js';
+import { BridgedCall, type CallHost, refusal } from './bridge-call.js';
+import { type Parked, ParkTable } from './bridge-park.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
 import { type ListenUpstream, Listeners } from './bridge-listen.js';
 import type { ReplySink } from './types.js';
@@ -45,19 +59,42 @@ export interface BridgedSession extends ListenUpstream {
 
 interface Bridged {
   key: string;
+  principal: string;
   /** Destination or virtual server name (reload eviction). */
   name: string;
   /** The config object it was opened for: after a reload replaced it, a new session is opened. */
   conf: object;
+  /** A virtual server's session (no MRTR: see the header). */
+  virtual: boolean;
   session: BridgedSession;
   /** The upstream's initialize result (parsed: a small object), once the handshake is done. */
   ready: Promise<unknown>;
   last: number;
   /** subscriptions/listen streams on this session (bridge-listen.ts). */
   listen: Listeners;
+  /** MRTR-capable calls in flight (insertion order = age); bounded by the session's own in-flight calls. */
+  calls: Set<BridgedCall>;
+  host: CallHost;
+}
+
+/** What a worker needs to park calls: the shared signer (key from the acceptor) and the token TTL. */
+export interface MrtrOptions {
+  signer: RequestStateSigner;
+  worker: number;
+  ttlMs: () => number;
+}
+
+/** An MRTR retry as the acceptor verified it (ToWorker.Resume). */
+export interface ResumeRequest {
+  session: string;
+  parked: string;
+  principal: string;
+  body: string;
 }
 
 let seq = 0;
+/** A bridged session's key: destination x principal (also the requestState `session` claim). */
+const keyOf = (dest: string, principal: string): string => `${dest}\u0000${principal}`;
 const nextId = (): string => `"mpb-${(++seq).toString(36)}"`;
 
 /** Collects one reply (JSON body or the response event of a stream) for the proxy's own initialize. */
@@ -90,11 +127,20 @@ const quiet = (): ReplySink => captureSink(() => {});
 export class BridgeSessions {
   private readonly map = new Map<string, Bridged>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Parked MRTR rounds of this worker (bounded: MAX_PARKED). */
+  private readonly parked = new ParkTable<{ call: BridgedCall; b: Bridged }>((p) => this.expired(p));
 
-  /** `virtual`: what bridged virtual-server sessions need (the worker's registry and config). */
-  constructor(private readonly log: Logger, private readonly virtual?: VirtualBridgeHost) {
+  /**
+   * `mrtr`: parking server requests as input_required (without it they are refused upstream);
+   * `virtual`: what bridged virtual-server sessions need (the worker's registry and config).
+   */
+  constructor(private readonly log: Logger, private readonly mrtr?: MrtrOptions, private readonly virtual?: VirtualBridgeHost) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  get parkedCount(): number {
+    return this.parked.size;
   }
 
   get size(): number {
@@ -137,14 +183,41 @@ export class BridgeSessions {
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
       b.last = Date.now();
+      if (this.mrtr && !b.virtual && MRTR_METHODS.has(method)) {
+        const call = new BridgedCall(sink, clientId, method, body, b.host);
+        b.calls.add(call);
+        return b.session.request(frame, false, call, '');
+      }
       b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
+  }
+
+  /**
+   * An MRTR retry the acceptor verified: answer the parked upstream request(s) with the retry's
+   * inputResponses and attach the retry's reply to the call. The parked round is single use.
+   */
+  resume(dest: Destination, principal: string, r: ResumeRequest, sink: ReplySink): void {
+    const env = parseEnvelope(r.body);
+    const span = memberSpans(r.body, 'id')?.[0];
+    if (env.kind !== MsgKind.Request || span === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: not a request'));
+    const p = this.parked.take(r.parked);
+    if (!p || p.session !== r.session || p.session !== keyOf(dest.name, principal) || p.principal !== principal || p.call.b.session.closed) {
+      if (p) this.expired(p);
+      return sink.fail(new ProxyError(ErrorCode.RequestStateInvalid, 'requestState was already answered or has expired: send the original request again'));
+    }
+    const { call, b } = p.call;
+    b.last = Date.now();
+    const answers = responsesFromInput(inputResponsesOf(r.body), p.requests.map((q) => q.id));
+    for (const a of answers.bodies) b.host.answer(a.body);
+    const missing = new Set(answers.missing.map((id) => `${typeof id}:${id}`));
+    call.attach(sink, r.body.slice(span[0], span[1]), r.body, p.requests.filter((q) => missing.has(`${typeof q.id}:${q.id}`)));
   }
 
   async evictDestination(dest: string): Promise<number> {
     const victims = [...this.map.values()].filter((b) => b.name === dest);
     for (const b of victims) {
       this.map.delete(b.key);
+      this.parked.dropWhere((c) => c.b === b);
       b.listen.closeAll();
     }
     await Promise.allSettled(victims.map((b) => b.session.close()));
@@ -153,6 +226,7 @@ export class BridgeSessions {
 
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
+    this.parked.clear();
     const all = [...this.map.values()];
     this.map.clear();
     for (const b of all) b.listen.closeAll();
@@ -160,7 +234,7 @@ export class BridgeSessions {
   }
 
   private entry(name: string, conf: object, principal: string, create: (sid: string, out: SessionOutput) => BridgedSession): Bridged {
-    const key = `${name}\u0000${principal}`;
+    const key = keyOf(name, principal);
     const old = this.map.get(key);
     if (old && !old.session.closed && old.conf === conf) {
       // LRU order: re-insert on use.
@@ -178,25 +252,31 @@ export class BridgeSessions {
     const sid = `b:${name}/${principal}`;
     const out: SessionOutput = {
       // Server messages outside a call's stream (stdio, legacy SSE, the HTTP GET stream):
-      // notifications go to the session's listen streams (or are dropped), requests are refused.
+      // notifications go to the session's listen streams (or are dropped), requests to the oldest
+      // MRTR call (or are refused).
       push: (_sid, json) => {
         const env = parseEnvelope(json, false);
         if (env.kind === MsgKind.Notification) b.listen.notify(json, env.method ?? '');
-        else refuseServerRequest(session, json);
-        // Handled (queued per listener within its bound, or dropped): the push gate's credit
-        // comes back, or the session's server stream would pause after CREDIT_WINDOW.
+        else if (env.kind === MsgKind.Request) this.serverRequest(b, json);
+        // Handled (queued per listener within its bound, parked, refused or dropped): the push
+        // gate's credit comes back, or the session's server stream would pause after CREDIT_WINDOW.
         session.serverCredit(json.length);
       },
-      // The upstream died: the next request opens a new session; its listens fail.
+      // The upstream died: the next request opens a new session; its parked rounds go, its listens fail.
       gone: (_sid, err) => {
         if (this.map.get(key) === b) this.map.delete(key);
+        this.parked.dropWhere((c) => c.b === b);
         b.listen.failAll(err);
       },
       childUp: () => {},
       childDown: () => {},
     };
     const session = create(sid, out);
-    const b: Bridged = { key, name, conf, session, ready: this.handshake(session), last: Date.now(), listen: new Listeners(session, this.log) };
+    const b: Bridged = {
+      key, principal, name, conf, virtual: session instanceof VirtualBridged, session, ready: this.handshake(session), last: Date.now(),
+      listen: new Listeners(session, this.log), calls: new Set(), host: undefined as unknown as CallHost,
+    };
+    b.host = this.hostFor(b);
     b.ready.catch(() => this.drop(b));
     this.map.set(key, b);
     return b;
@@ -204,7 +284,11 @@ export class BridgeSessions {
 
   private handshake(session: BridgedSession): Promise<unknown> {
     return session.open().then(() => new Promise<unknown>((resolve, reject) => {
-      const init = `{"jsonrpc":"2.0","id":${nextId()},"method":"initialize","params":{"protocolVersion":"${INIT_VERSION}","capabilities":{},"clientInfo":{"name":"mithril-proxy-bridge","version":"1"}}}`;
+      // With MRTR the bridge can put elicitation, sampling and roots to its 2026 clients (each
+      // request is then checked against the asking client's own declared capabilities), so it
+      // declares them: SDK servers do not send what the client did not declare.
+      const caps = this.mrtr ? '{"elicitation":{"form":{},"url":{}},"sampling":{},"roots":{}}' : '{}';
+      const init = `{"jsonrpc":"2.0","id":${nextId()},"method":"initialize","params":{"protocolVersion":"${INIT_VERSION}","capabilities":${caps},"clientInfo":{"name":"mithril-proxy-bridge","version":"1"}}}`;
       session.request(init, true, captureSink((frame, err) => {
         if (frame === undefined) return reject(err ?? new ProxyError(ErrorCode.UpstreamProtocol, 'no initialize result'));
         let parsed: { result?: unknown; error?: { message?: string } };
@@ -221,25 +305,63 @@ export class BridgeSessions {
     }));
   }
 
+  /** A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight takes it. */
+  private serverRequest(b: Bridged, json: string): void {
+    const env = parseEnvelope(json);
+    if (env.kind !== MsgKind.Request) return;
+    // Its credit is given back by `push` (every pushed message is, once).
+    for (const call of b.calls) {
+      if (!call.closed) return call.serverRequest(json);
+    }
+    refuseServerRequest(b.session, json);
+  }
+
+  private hostFor(b: Bridged): CallHost {
+    const mrtr = this.mrtr;
+    return {
+      park: (call, requests) => {
+        if (!mrtr) return undefined;
+        const ttl = mrtr.ttlMs();
+        const p = this.parked.park(b.key, b.principal, { call, b }, requests, ttl);
+        if (!p) return undefined;
+        return mrtr.signer.mint({ worker: mrtr.worker, session: b.key, parked: p.key, principal: p.principal, method: call.method, target: call.target }, ttl);
+      },
+      answer: (body) => b.session.oneWay(body, quiet()),
+      finished: (call) => {
+        b.calls.delete(call);
+      },
+    };
+  }
+
+  /** A parked round nobody took in time (or that could not be resumed): refuse its requests upstream, end the call. */
+  private expired(p: Parked<{ call: BridgedCall; b: Bridged }>): void {
+    const { call, b } = p.call;
+    if (!b.session.closed) for (const r of p.requests) b.host.answer(refusal(r.id, 'the client did not answer in time'));
+    call.expire();
+  }
+
   private drop(b: Bridged): void {
     if (this.map.get(b.key) === b) this.map.delete(b.key);
+    this.parked.dropWhere((c) => c.b === b);
     b.listen.closeAll();
     void b.session.close();
   }
 
   private sweep(now: number): void {
     for (const b of [...this.map.values()]) {
-      // A live listen stream is use: its session is not idle.
-      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && !b.listen.active)) this.drop(b);
+      // A session with calls in flight (parked ones included: request_state_ttl_ms may exceed
+      // the idle time) or a live listen stream is not idle; the calls' own deadlines, the park
+      // TTL and the listen's client bound it.
+      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && b.calls.size === 0 && !b.listen.active)) this.drop(b);
       else b.session.sweep(now);
     }
   }
 }
 
 /**
- * Server-initiated requests (sampling, elicitation, roots) during a bridged call are refused
- * upstream with -32601 so the upstream does not hang. NEXT SLICE: park them as MRTR
- * input_required results (src/era/mrtr-bridge.ts) instead.
+ * Server-initiated requests that no MRTR call can take (during a method that cannot answer
+ * input_required, or with no call in flight) are refused upstream with -32601 so the upstream
+ * does not hang.
  */
 function refuseServerRequest(session: BridgedSession, json: string): void {
   const env = parseEnvelope(json);

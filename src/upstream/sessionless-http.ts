@@ -7,8 +7,10 @@
  * the upstream error-body relay and "client left -> abort the upstream request" are shared.
  *
  * Nothing here parses a body: server/discover, `input_required` results and `requestState` are
- * bytes. `subscriptions/listen` is a long reply: exempt from timeouts.request_ms, still bounded by
- * idle_ms (undici bodyTimeout) and by credit like any stream.
+ * bytes. The one exception is a `tools/list` reply, read after it was handed on (tool-list-tap.ts)
+ * so the acceptor learns the tools' x-mcp-header specs. `subscriptions/listen` is a long reply:
+ * exempt from timeouts.request_ms, still bounded by idle_ms (undici bodyTimeout) and by credit
+ * like any stream.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -16,6 +18,7 @@ import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import { configuredHeaders, poolFor } from './http-pool.js';
 import { Exchange, type ExchangeHost } from './streamable-http-exchange.js';
+import { ToolListTap, type ToolSpecs, asksLaterPage } from './tool-list-tap.js';
 import type { ReplySink } from './types.js';
 
 /** What every request to one destination shares; rebuilt when its connection settings change. */
@@ -76,6 +79,12 @@ export class SessionlessHttp {
   /** Requests in flight (bounded by the acceptor's per-worker in-flight limit). */
   private readonly live = new Set<OneShot>();
 
+  /**
+   * `onToolHeaders`: called with what a tools/list result declared (x-mcp-header specs), after the
+   * reply was passed on; `append` when the request asked for a later page.
+   */
+  constructor(private readonly onToolHeaders?: (dest: HttpDestination, tools: ToolSpecs, append: boolean) => void) {}
+
   get inflight(): number {
     return this.live.size;
   }
@@ -84,7 +93,16 @@ export class SessionlessHttp {
   request(dest: HttpDestination, body: string, headers: readonly [string, string][], long: boolean, sink: ReplySink): void {
     const target = this.target(dest);
     const post: Record<string, string> = { ...target.configured, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    for (const [k, v] of headers) post[k] = v;
+    let method = '';
+    for (const [k, v] of headers) {
+      post[k] = v;
+      if (k === 'mcp-method') method = v;
+    }
+    // Mcp-Method was checked against the body by the acceptor, so it names the request's method.
+    const learn = this.onToolHeaders;
+    if (method === 'tools/list' && learn !== undefined) {
+      sink = new ToolListTap(sink, (tools) => learn(dest, tools, asksLaterPage(body)));
+    }
     const host = new OneShot(dest, target, post, (h) => this.live.delete(h));
     this.live.add(host);
     const ex = new Exchange(host, sink, false);

@@ -1,9 +1,10 @@
 /**
- * Picks the transport class for a destination. The only place that knows all three, so adding a
+ * Picks the transport class for a destination. The only place that knows all of them, so adding a
  * transport touches this file and the config schema, nothing in the session layer.
  */
 import type { Logger } from 'pino';
 import type { Destination } from '../config/types.js';
+import { ModernUpstream } from './modern-upstream.js';
 import { SseClient } from './sse-client.js';
 import { StdioChild } from './stdio-child.js';
 import { StreamableHttpClient } from './streamable-http-client.js';
@@ -20,6 +21,8 @@ export function createTransport(dest: Destination, handlers: ChannelHandlers & E
     case 'sse':
       return { kind: 'channel', channel: new SseClient(dest, handlers, log) };
     case 'streamable_http':
+      // B2: a session-era client's session on a 2026-07-28-only upstream (modern-upstream.ts).
+      if (dest.protocol === '2026') return { kind: 'exchange', exchange: new ModernUpstream(dest, handlers, log) };
       return { kind: 'exchange', exchange: new StreamableHttpClient(dest, handlers, log) };
   }
 }
