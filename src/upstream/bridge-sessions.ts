@@ -305,14 +305,25 @@ export class BridgeSessions {
     }));
   }
 
-  /** A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight takes it. */
+  /**
+   * A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight
+   * that is still running takes it. A parked call's upstream is waiting for our answer, so the
+   * request is far more likely another call's; and a round its client abandoned stays parked
+   * until the token's TTL, which would otherwise swallow every later call's questions (the
+   * conformance suite's MRTR scenarios hung one after another over stdio). Only when every call
+   * is parked does the oldest parked one take it (a tool may ask twice at once).
+   */
   private serverRequest(b: Bridged, json: string): void {
     const env = parseEnvelope(json);
     if (env.kind !== MsgKind.Request) return;
     // Its credit is given back by `push` (every pushed message is, once).
+    let parked: BridgedCall | undefined;
     for (const call of b.calls) {
-      if (!call.closed) return call.serverRequest(json);
+      if (call.closed) continue;
+      if (!call.isParked) return call.serverRequest(json);
+      parked ??= call;
     }
+    if (parked) return parked.serverRequest(json);
     refuseServerRequest(b.session, json);
   }
 
