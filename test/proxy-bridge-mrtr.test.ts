@@ -132,6 +132,18 @@ for (const dest of ['web', 'child']) {
       assert.equal(toolText(done.rpc), 'answer:Ada');
     });
 
+    test('a round its client abandoned does not take the questions of the same client\'s next call', async () => {
+      // Left parked (nobody retries): its token lives for the whole TTL.
+      const abandoned = inputRound(await call(proxy.url, dest, 'carol', 'a1', 'tools/call', { name: 'ask', arguments: { q: 'left behind' } }));
+      assert.equal(abandoned.message, 'left behind');
+      const next = inputRound(await call(proxy.url, dest, 'carol', 'a2', 'tools/call', { name: 'ask', arguments: { q: 'next one' } }));
+      assert.equal(next.message, 'next one', 'the new call got its own question, not a hang');
+      const done = await call(proxy.url, dest, 'carol', 'a3', 'tools/call', {
+        name: 'ask', arguments: { q: 'next one' }, inputResponses: { [next.key]: accept('Cy') }, requestState: next.token,
+      });
+      assert.equal(toolText(done.rpc), 'answer:Cy');
+    });
+
     test('two rounds: the tool asks twice, each round gets its own token', async () => {
       const r1 = inputRound(await call(proxy.url, dest, 'alice', 1, 'tools/call', { name: 'ask2', arguments: { q: 'x' } }));
       assert.equal(r1.message, 'x#1');

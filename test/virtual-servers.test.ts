@@ -248,10 +248,12 @@ describe('virtual servers', () => {
     }
   });
 
-  it('a 2026-07-28 request to a virtual server answers 400 like any destination (that era is not served yet)', async () => {
+  it('a 2026-07-28 request to a virtual server without the required _meta answers 400 -32602 with its id (bridging: proxy-bridge-virtual.test.ts)', async () => {
     const r = await rawPost(`${proxy.url}/team/mcp`, '{"jsonrpc":"2.0","id":7,"method":"tools/list"}', { 'mcp-protocol-version': '2026-07-28' });
     assert.equal(r.status, 400);
-    await r.text();
+    const body = (await r.json()) as { id: number; error: { code: number } };
+    assert.equal(body.id, 7);
+    assert.equal(body.error.code, -32602);
   });
 
   it('a member down at initialize is left out; with every member down initialize fails with its id', async () => {

@@ -55,7 +55,7 @@ const bridges = new BridgeSessions(log, {
   signer: new RequestStateSigner(init.requestStateKey),
   worker: init.index,
   ttlMs: () => config.requestStateTtlMs,
-}, (dest, tools, append) => post({ t: ToMain.ToolHeaders, dest: dest.name, tools, append, connectKey: dest.connectKey }));
+}, { registry, config: () => config }, (dest, tools, append) => post({ t: ToMain.ToolHeaders, dest: dest.name, tools, append, connectKey: dest.connectKey }));
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];
@@ -109,6 +109,8 @@ function onFrame(m: FrameMsg): void {
 function onFrame2026(m: Frame2026Msg): void {
   const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
+  const vs = config.virtualServers[m.dest];
+  if (m.bridge && vs) return bridges.requestVirtual(vs, m.principal, m.body, sink);
   const dest = destination(m.dest);
   if (m.bridge && dest && dest.protocol !== '2026') {
     sink.timed(workerStats.latency(dest.name, dest.transport));

@@ -268,6 +268,9 @@ export class Core implements ReplyHost, SupervisorHooks {
         r.holdsSlot = false;
         r.session?.inflight.release();
       }
+      const done = r.onFinished;
+      r.onFinished = undefined;
+      done?.();
     }
     const ms = Date.now() - r.started;
     // Replies without a downstream session are 2026-07-28 requests (pass-through or bridged).

@@ -40,6 +40,8 @@ export abstract class Reply {
   holdsSlot = false;
   /** The trace sent upstream (observability/trace.ts), set when forwarded; '' before. */
   trace = '';
+  /** Runs once when the exchange ends (Core.finished): a bridged listen releases its affinity hold. */
+  onFinished: (() => void) | undefined = undefined;
   protected readonly host: ReplyHost;
 
   /** `target`: the downstream session, or (session-less) the destination name. */

@@ -138,13 +138,14 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
 
   const d = core.config.destinations[dest];
   // B1: a session-era destination is bridged, pinned per principal. A virtual server has no
-  // destinations entry (the names never collide), so it is refused here.
-  if (!d) {
+  // destinations entry (the names never collide): it is bridged the same way (its members are
+  // session-era sessions of the worker's virtual session, src/virtual/bridged.ts).
+  if (!d && !core.config.virtualServers[dest]) {
     return refuse('2026', ErrorCode.UnsupportedProtocolVersion,
       `Unsupported protocol version: destination ${dest} serves the session revisions (initialize with one of data.supported)`,
       { supported: [...SESSION_ERA_NEWEST_FIRST], requested: decision.version });
   }
-  const bridge = d.protocol !== '2026';
+  const bridge = d === undefined || d.protocol !== '2026';
   if (core.draining) return refuse('2026', ErrorCode.ShuttingDown, 'proxy is shutting down');
   // B1 MRTR retry: the token (minted by a worker when it parked the call) names the worker that
   // holds the parked upstream exchange; a pass-through destination's requestState is the
@@ -170,6 +171,8 @@ export function handlePost2026(core: Core, p: Post2026): boolean {
   const long = method === 'subscriptions/listen';
   const reply = new SessionlessPostReply(core, core.rid(), worker, dest, method, res, env.id ?? null, long ? core.config.sseKeepaliveMs : 0);
   st.reply = reply;
+  // A bridged listen keeps its principal on this worker for as long as it is open.
+  if (bridge && long) reply.onFinished = core.bridgeAffinity.hold(p.principal, dest);
   core.forward2026(reply, { body: p.body, headers: headers.list, long, bridge, principal: p.principal });
   return true;
 }

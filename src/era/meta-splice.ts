@@ -61,32 +61,43 @@ function findMember(s: string, open: number, name: string): Found | undefined {
   }
 }
 
+/** The top-level `params` member of `frame`, or undefined when `frame` is not one JSON object. */
+function topParams(frame: string): Found | undefined {
+  const top = skipWs(frame, 0);
+  if (frame.charCodeAt(top) !== LBRACE) return undefined;
+  const params = findMember(frame, top, 'params');
+  if (!params || skipWs(frame, params.close + 1) !== frame.length) return undefined;
+  return params;
+}
+
+/** `members` appended after the last member of the object whose `{` is at `open`. */
+function append(frame: string, open: number, members: string): string | undefined {
+  if (frame.charCodeAt(open) !== LBRACE) return undefined;
+  const obj = findMember(frame, open, '');
+  if (!obj) return undefined;
+  return insertAtClose(frame, obj, members);
+}
+
+function insertAtClose(frame: string, obj: Found, members: string): string {
+  const sep = obj.empty ? '' : ',';
+  return `${frame.slice(0, obj.close)}${sep}${members}${frame.slice(obj.close)}`;
+}
+
 /**
  * `frame` with `members` (JSON text of one or more members, e.g. `"a":1,"b":"x"`, non-empty)
  * added to `params._meta`, creating `params` and `_meta` when absent. Undefined when `frame` is
  * not an object, or `params` / `params._meta` is present but not an object.
  */
 export function withMeta(frame: string, members: string): string | undefined {
-  const top = skipWs(frame, 0);
-  if (frame.charCodeAt(top) !== LBRACE) return undefined;
-  const params = findMember(frame, top, 'params');
-  if (!params || skipWs(frame, params.close + 1) !== frame.length) return undefined;
-  if (params.start < 0) {
-    const sep = params.empty ? '' : ',';
-    return `${frame.slice(0, params.close)}${sep}"params":{"_meta":{${members}}}${frame.slice(params.close)}`;
-  }
+  const params = topParams(frame);
+  if (!params) return undefined;
+  if (params.start < 0) return insertAtClose(frame, params, `"params":{"_meta":{${members}}}`);
   if (frame.charCodeAt(params.start) !== LBRACE) return undefined;
   const meta = findMember(frame, params.start, '_meta');
   if (!meta) return undefined;
-  if (meta.start < 0) {
-    const sep = meta.empty ? '' : ',';
-    return `${frame.slice(0, meta.close)}${sep}"_meta":{${members}}${frame.slice(meta.close)}`;
-  }
-  if (frame.charCodeAt(meta.start) !== LBRACE) return undefined;
-  const inner = findMember(frame, meta.start, '');
-  if (!inner) return undefined;
-  const sep = inner.empty ? '' : ',';
-  return `${frame.slice(0, inner.close)}${sep}${members}${frame.slice(inner.close)}`;
+  // Absent: `meta.close` is the close of params itself.
+  if (meta.start < 0) return insertAtClose(frame, meta, `"_meta":{${members}}`);
+  return append(frame, meta.start, members);
 }
 
 /**
@@ -97,17 +108,8 @@ export function withMeta(frame: string, members: string): string | undefined {
  * object or `params` is present but not an object.
  */
 export function withParams(frame: string, members: string): string | undefined {
-  const top = skipWs(frame, 0);
-  if (frame.charCodeAt(top) !== LBRACE) return undefined;
-  const params = findMember(frame, top, 'params');
-  if (!params || skipWs(frame, params.close + 1) !== frame.length) return undefined;
-  if (params.start < 0) {
-    const sep = params.empty ? '' : ',';
-    return `${frame.slice(0, params.close)}${sep}"params":{${members}}${frame.slice(params.close)}`;
-  }
-  if (frame.charCodeAt(params.start) !== LBRACE) return undefined;
-  const inner = findMember(frame, params.start, '');
-  if (!inner) return undefined;
-  const sep = inner.empty ? '' : ',';
-  return `${frame.slice(0, inner.close)}${sep}${members}${frame.slice(inner.close)}`;
+  const params = topParams(frame);
+  if (!params) return undefined;
+  if (params.start < 0) return insertAtClose(frame, params, `"params":{${members}}`);
+  return append(frame, params.start, members);
 }

@@ -1,13 +1,17 @@
 /**
  * B1 bridge, worker side (docs/mcp-2026-07-28.md section 4): a 2026-07-28 client talking to a
- * session-era upstream. One UpstreamSession per (principal, destination), opened with the proxy's
+ * session-era upstream or a virtual server (its session behind BridgedSession: virtual/bridged.ts).
+ * One UpstreamSession per (principal, destination), opened with the proxy's
  * own `initialize`; `server/discover` is answered from its result, every other request is
  * forwarded under a proxy-unique id (one principal's concurrent calls share the session and their
  * ids may collide), the reply gets the client's id back and is patched for 2026
  * (patchLegacyResponse). Ids are rewritten on the bytes (replaceId): no parse/stringify of bodies.
+ * `subscriptions/listen` is served here, not forwarded (bridge-listen.ts): the session's server
+ * notifications (its `push`) are fanned out to the principal's listen streams.
  *
  * Bounded: at most MAX_BRIDGED sessions per worker (least recently used closed first), each closed
- * after BRIDGE_IDLE_MS without a request, all of a destination closed on reload.
+ * after BRIDGE_IDLE_MS without a request (a live listen stream or a call in flight counts as use),
+ * all of a destination closed on reload.
  *
  * MRTR (docs/mcp-2026-07-28.md 1.5): a server request from the upstream during a tools/call,
  * prompts/get or resources/read is parked (bridge-call.ts, bridge-park.ts) and the client is
@@ -15,10 +19,11 @@
  * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
  * the session's one channel with nothing tying it to a call, so it is given to the oldest live
  * (not parked) call in flight on that bridged session (a limit: concurrent calls of one principal
- * that both ask for input over stdio may get each other's questions).
+ * that both ask for input over stdio may get each other's questions). Not for virtual servers: their retries would
+ * have no destination to resume on, so their members' server requests are refused as before.
  */
 import type { Logger } from 'pino';
-import type { Destination } from '../config/types.js';
+import type { Destination, VirtualServer } from '../config/types.js';
 import { ErrorCode, ProxyError, asProxyError } from '../errors.js';
 import { discoverFromInitialize } from '../era/discover-bridge.js';
 import { patchLegacyResponse } from '../era/legacy-response.js';
@@ -30,21 +35,45 @@ import { logAllowed, requestLogRank } from '../era/bridge-notify.js';
 import { type Parked, ParkTable } from './bridge-park.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
 import { ToolListTap, type ToolSpecs, asksLaterPage } from './tool-list-tap.js';
+import { type ListenUpstream, Listeners } from './bridge-listen.js';
 import type { ReplySink } from './types.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
+import { VirtualBridged, type VirtualBridgeHost } from '../virtual/bridged.js';
 
 export const MAX_BRIDGED = 1024;
 export const BRIDGE_IDLE_MS = 300_000;
 const SWEEP_MS = 5_000;
 const INIT_VERSION = '2025-11-25';
 
+/**
+ * What the bridge needs of a bridged session. An UpstreamSession (session-era destination) is one
+ * as it is; a virtual server's VirtualSession through VirtualBridged (src/virtual/bridged.ts).
+ */
+export interface BridgedSession extends ListenUpstream {
+  readonly closed: boolean;
+  open(): Promise<void>;
+  oneWay(frame: string, sink: ReplySink): void;
+  serverCredit(bytes: number): void;
+  /** Request deadlines (the bridge's sweep; a virtual session's members are swept by the registry). */
+  sweep(now: number): void;
+  close(): Promise<void>;
+}
+
 interface Bridged {
   key: string;
   principal: string;
-  session: UpstreamSession;
+  /** Destination or virtual server name (reload eviction). */
+  name: string;
+  /** The config object it was opened for: after a reload replaced it, a new session is opened. */
+  conf: object;
+  /** A virtual server's session (no MRTR: see the header). */
+  virtual: boolean;
+  session: BridgedSession;
   /** The upstream's initialize result (parsed: a small object), once the handshake is done. */
   ready: Promise<unknown>;
   last: number;
+  /** subscriptions/listen streams on this session (bridge-listen.ts). */
+  listen: Listeners;
   /** MRTR-capable calls in flight (insertion order = age); bounded by the session's own in-flight calls. */
   calls: Set<BridgedCall>;
   host: CallHost;
@@ -104,10 +133,15 @@ export class BridgeSessions {
   private readonly parked = new ParkTable<{ call: BridgedCall; b: Bridged }>((p) => this.expired(p));
 
   /**
+   * `mrtr`: parking server requests as input_required (without it they are refused upstream);
+   * `virtual`: what bridged virtual-server sessions need (the worker's registry and config);
    * `onToolHeaders`: what a bridged tools/list result declared (x-mcp-header), so the acceptor
    * checks Mcp-Param-* of bridged calls as it does for the pass-through (tool-header-cache.ts).
    */
-  constructor(private readonly log: Logger, private readonly mrtr?: MrtrOptions, private readonly onToolHeaders?: (dest: Destination, tools: ToolSpecs, append: boolean) => void) {
+  constructor(
+    private readonly log: Logger, private readonly mrtr?: MrtrOptions, private readonly virtual?: VirtualBridgeHost,
+    private readonly onToolHeaders?: (dest: Destination, tools: ToolSpecs, append: boolean) => void,
+  ) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -122,6 +156,20 @@ export class BridgeSessions {
 
   /** Serve one 2026 request `body` (already validated by the acceptor) for `principal`. */
   request(dest: Destination, principal: string, body: string, sink: ReplySink): void {
+    const learn = this.onToolHeaders;
+    this.serve(() => this.entry(dest.name, dest, principal, (sid, out) => new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }))), body, sink,
+      learn && ((tools, append) => learn(dest, tools, append)));
+  }
+
+  /** The same for a virtual server: one bridged VirtualSession per principal × virtual name. */
+  requestVirtual(vs: VirtualServer, principal: string, body: string, sink: ReplySink): void {
+    const host = this.virtual;
+    if (!host) return sink.fail(new ProxyError(ErrorCode.UnknownDestination, `virtual server ${vs.name} is not bridged here`));
+    this.serve(() => this.entry(vs.name, vs, principal, (sid, out) => new VirtualBridged(sid, vs, { ...host, out, log: this.log.child({ bridge: true, virtual: vs.name }) })), body, sink);
+  }
+
+  /** `learn`: where a tools/list result's x-mcp-header specs go (destinations only). */
+  private serve(open: () => Bridged, body: string, sink: ReplySink, learn?: (tools: ToolSpecs, append: boolean) => void): void {
     const env = parseEnvelope(body);
     const spans = memberSpans(body, 'id');
     const span = spans?.[0];
@@ -130,7 +178,7 @@ export class BridgeSessions {
     }
     const method = env.method;
     const clientId = body.slice(span[0], span[1]);
-    const b = this.entry(dest, principal);
+    const b = open();
     b.ready.then((init) => {
       if (sink.closed) return;
       if (method === 'server/discover') {
@@ -139,17 +187,18 @@ export class BridgeSessions {
         // A small object built from the upstream's initialize result: stringify is bounded.
         return sink.json(`{"jsonrpc":"2.0","id":${clientId},"result":${JSON.stringify(d.result)}}`);
       }
+      // The upstream has no such method: the bridge serves it from the session's notifications.
+      if (method === 'subscriptions/listen') return b.listen.listen(init, clientId, body, sink);
       const upId = nextId();
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
       b.last = Date.now();
-      if (this.mrtr && MRTR_METHODS.has(method)) {
+      if (this.mrtr && !b.virtual && MRTR_METHODS.has(method)) {
         const call = new BridgedCall(sink, clientId, method, body, b.host);
         b.calls.add(call);
         return b.session.request(frame, false, call, '');
       }
-      const learn = this.onToolHeaders;
-      const down = method === 'tools/list' && learn ? new ToolListTap(sink, (tools) => learn(dest, tools, asksLaterPage(body))) : sink;
+      const down = method === 'tools/list' && learn ? new ToolListTap(sink, (tools) => learn(tools, asksLaterPage(body))) : sink;
       b.session.request(frame, false, new PatchSink(down, clientId, method, b.session, requestLogRank(body)), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
@@ -176,10 +225,11 @@ export class BridgeSessions {
   }
 
   async evictDestination(dest: string): Promise<number> {
-    const victims = [...this.map.values()].filter((b) => b.session.dest.name === dest);
+    const victims = [...this.map.values()].filter((b) => b.name === dest);
     for (const b of victims) {
       this.map.delete(b.key);
       this.parked.dropWhere((c) => c.b === b);
+      b.listen.closeAll();
     }
     await Promise.allSettled(victims.map((b) => b.session.close()));
     return victims.length;
@@ -190,13 +240,14 @@ export class BridgeSessions {
     this.parked.clear();
     const all = [...this.map.values()];
     this.map.clear();
+    for (const b of all) b.listen.closeAll();
     await Promise.allSettled(all.map((b) => b.session.close()));
   }
 
-  private entry(dest: Destination, principal: string): Bridged {
-    const key = keyOf(dest.name, principal);
+  private entry(name: string, conf: object, principal: string, create: (sid: string, out: SessionOutput) => BridgedSession): Bridged {
+    const key = keyOf(name, principal);
     const old = this.map.get(key);
-    if (old && !old.session.closed && old.session.dest === dest) {
+    if (old && !old.session.closed && old.conf === conf) {
       // LRU order: re-insert on use.
       this.map.delete(key);
       this.map.set(key, old);
@@ -208,28 +259,45 @@ export class BridgeSessions {
       const first = this.map.values().next().value as Bridged;
       this.drop(first);
     }
-    const sid = `b:${principal}`;
+    // Unique per bridged session: a virtual session's members are registry entries under (sid, member).
+    const sid = `b:${name}/${principal}`;
     const out: SessionOutput = {
-      // stdio / legacy SSE server messages outside a POST stream: notifications are dropped (no
-      // 2026 stream to put them on in this slice), server requests go to the oldest MRTR call.
-      push: (_sid, json) => this.serverRequest(b, json),
-      // The upstream died: the next request opens a new session.
-      gone: () => {
+      // Server messages outside a call's stream (stdio, legacy SSE, the HTTP GET stream):
+      // notifications go to the session's listen streams (or are dropped), requests to the oldest
+      // MRTR call (or are refused).
+      push: (_sid, json) => {
+        const env = parseEnvelope(json, false);
+        // In-call progress / log messages of a stdio upstream go to the call they belong to
+        // (bridge-call.ts routeSessionNotification); the rest to the listens.
+        if (env.kind === MsgKind.Notification) {
+          if (!routeSessionNotification(b.calls, json, env.method)) b.listen.notify(json, env.method ?? '');
+        }
+        else if (env.kind === MsgKind.Request) this.serverRequest(b, json);
+        // Handled (queued per listener within its bound, parked, refused or dropped): the push
+        // gate's credit comes back, or the session's server stream would pause after CREDIT_WINDOW.
+        session.serverCredit(json.length);
+      },
+      // The upstream died: the next request opens a new session; its parked rounds go, its listens fail.
+      gone: (_sid, err) => {
         if (this.map.get(key) === b) this.map.delete(key);
         this.parked.dropWhere((c) => c.b === b);
+        b.listen.failAll(err);
       },
       childUp: () => {},
       childDown: () => {},
     };
-    const session = new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }));
-    const b: Bridged = { key, principal, session, ready: this.handshake(session), last: Date.now(), calls: new Set(), host: undefined as unknown as CallHost };
+    const session = create(sid, out);
+    const b: Bridged = {
+      key, principal, name, conf, virtual: session instanceof VirtualBridged, session, ready: this.handshake(session), last: Date.now(),
+      listen: new Listeners(session, this.log), calls: new Set(), host: undefined as unknown as CallHost,
+    };
     b.host = this.hostFor(b);
     b.ready.catch(() => this.drop(b));
     this.map.set(key, b);
     return b;
   }
 
-  private handshake(session: UpstreamSession): Promise<unknown> {
+  private handshake(session: BridgedSession): Promise<unknown> {
     return session.open().then(() => new Promise<unknown>((resolve, reject) => {
       // With MRTR the bridge can put elicitation, sampling and roots to its 2026 clients (each
       // request is then checked against the asking client's own declared capabilities), so it
@@ -252,17 +320,18 @@ export class BridgeSessions {
     }));
   }
 
-  /** A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight takes it. */
+  /**
+   * A server request outside any reply stream (stdio, legacy SSE): the oldest MRTR call in flight
+   * that is still running takes it. A parked call's upstream is waiting for our answer, so the
+   * request is far more likely another call's; and a round its client abandoned stays parked
+   * until the token's TTL, which would otherwise swallow every later call's questions (the
+   * conformance suite's MRTR scenarios hung one after another over stdio). Only when every call
+   * is parked does the oldest parked one take it (a tool may ask twice at once).
+   */
   private serverRequest(b: Bridged, json: string): void {
     const env = parseEnvelope(json);
-    // In-call progress / log messages of a stdio upstream: to the call they belong to (bridge-call.ts).
-    if (env.kind === MsgKind.Notification && routeSessionNotification(b.calls, json, env.method)) return b.session.serverCredit(json.length);
     if (env.kind !== MsgKind.Request) return;
-    // Never forwarded to the acceptor, so no credit would come back for it: give it here.
-    b.session.serverCredit(json.length);
-    // A call that is live (not parked) first: a parked one's upstream is already waiting on its
-    // own question, and a 2026 client that never retries must not make every later call of its
-    // session wait behind it. A parked call takes it only when no live call is in flight.
+    // Its credit is given back by `push` (every pushed message is, once).
     let parked: BridgedCall | undefined;
     for (const call of b.calls) {
       if (call.closed) continue;
@@ -300,14 +369,16 @@ export class BridgeSessions {
   private drop(b: Bridged): void {
     if (this.map.get(b.key) === b) this.map.delete(b.key);
     this.parked.dropWhere((c) => c.b === b);
+    b.listen.closeAll();
     void b.session.close();
   }
 
   private sweep(now: number): void {
     for (const b of [...this.map.values()]) {
       // A session with calls in flight (parked ones included: request_state_ttl_ms may exceed
-      // the idle time) is not idle; the calls' own deadlines and the park TTL bound it.
-      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && b.calls.size === 0)) this.drop(b);
+      // the idle time) or a live listen stream is not idle; the calls' own deadlines, the park
+      // TTL and the listen's client bound it.
+      if (b.session.closed || (now - b.last > BRIDGE_IDLE_MS && b.calls.size === 0 && !b.listen.active)) this.drop(b);
       else b.session.sweep(now);
     }
   }
@@ -318,7 +389,7 @@ export class BridgeSessions {
  * input_required, or with no call in flight) are refused upstream with -32601 so the upstream
  * does not hang.
  */
-function refuseServerRequest(session: UpstreamSession, json: string): void {
+function refuseServerRequest(session: BridgedSession, json: string): void {
   const env = parseEnvelope(json);
   if (env.kind !== MsgKind.Request) return;
   const id = memberSpans(json, 'id')?.[0];
@@ -336,7 +407,7 @@ function refuseServerRequest(session: UpstreamSession, json: string): void {
 class PatchSink implements ReplySink {
   private started = false;
   private answered = false;
-  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: UpstreamSession, private readonly logRank: number | undefined) {}
+  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: BridgedSession, private readonly logRank: number | undefined) {}
   get closed(): boolean {
     return this.down.closed;
   }

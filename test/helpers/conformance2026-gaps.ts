@@ -30,8 +30,6 @@ const VERSION_LIST = 'sep-2575-server-unsupported-version-error "Returned suppor
   + 'to active server metrics": the -32022 data.supported lists 2026-07-28 and the four session revisions (served on this '
   + 'destination through B2), while the passed-through server/discover says supportedVersions ["2026-07-28"]';
 const VERSION_OWNER = 'era detection (the -32022 list is proxy-wide; a per-destination list, or a discover that adds the B2 revisions, would agree)';
-const B1_LISTEN = 'sep-2575-server-sends-subscription-ack, -tags-subscription-id, -honors-notification-filter: '
-  + '"answers subscriptions/listen with -32601"; -sends-tools/prompts-list-changed-on-subscription: no list_changed on the stream';
 /**
  * MRTR's inputRequests keys are the server's to choose; the scenarios expect the reference's own
  * (`user_name`). A session-era upstream asks with a JSON-RPC request and no key, so the bridge keys
@@ -59,7 +57,6 @@ export const KNOWN_GAPS_2026: readonly KnownGap2026[] = [
     reason: `${VERSION_LIST}; and the 5 subscriptions/listen checks "Failed to open or receive frames from the subscriptions/listen stream endpoint": `
       + 'the reference streams listen as a never-ending chunked application/json body of NDJSON lines, and the proxy relays a JSON reply only whole, so no frame arrives in the suite\'s 1 s' },
 
-  ...B1_PATHS.map((path) => ({ scenario: 'server-stateless', path, owner: 'subscriptions/listen for B1', reason: B1_LISTEN })),
   ...B1_PATHS.map((path) => ({ scenario: 'sep-2164-resource-not-found', path, owner: 'the session-era upstream (SDK 1.32 McpServer; B1 relays the error, renumbered)',
     reason: 'sep-2164-data-uri (WARNING) "Error data.uri is undefined": the session-era McpServer\'s resource-not-found error carries no data' })),
   ...B1_PATHS.map((path) => ({ scenario: 'input-required-result-basic-elicitation', path, owner: B1_KEYS_OWNER,
