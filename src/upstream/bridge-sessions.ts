@@ -19,8 +19,9 @@
  * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
  * the session's one channel with nothing tying it to a call, so it is given to the oldest live
  * (not parked) call in flight on that bridged session (a limit: concurrent calls of one principal
- * that both ask for input over stdio may get each other's questions). Not for virtual servers: their retries would
- * have no destination to resume on, so their members' server requests are refused as before.
+ * that both ask for input over stdio may get each other's questions). Not for virtual servers:
+ * their retries would have no destination to resume on, so their members' server requests are
+ * refused as before.
  */
 import type { Logger } from 'pino';
 import type { Destination, VirtualServer } from '../config/types.js';
