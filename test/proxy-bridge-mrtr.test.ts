@@ -170,13 +170,101 @@ for (const dest of ['web', 'child']) {
       assert.equal(toolText(done.rpc), 'answer:Bo');
     });
 
-    test('a request the client did not declare is refused upstream; the call completes', async () => {
+    test('a request the client did not declare: 400 -32021 with data.requiredCapabilities, the upstream call is refused and cancelled', async () => {
+      const refused = upstream.stats.refused;
       const r = await call(proxy.url, dest, 'alice', 'n1', 'tools/call', { name: 'ask', arguments: { q: 'hidden' } }, {});
-      assert.equal(r.status, 200);
-      assert.equal(r.rpc.result?.resultType, 'complete');
-      assert.match(toolText(r.rpc), /^refused:.*did not declare the capability for elicitation\/create/);
+      assert.equal(r.status, 400, JSON.stringify(r.rpc));
+      assert.equal(r.rpc.id, 'n1');
+      assert.equal(r.rpc.error?.code, -32021);
+      assert.deepEqual((r.rpc.error?.data as { requiredCapabilities?: unknown } | undefined)?.requiredCapabilities, { elicitation: { form: {} } });
       const s = await call(proxy.url, dest, 'alice', 'n2', 'tools/call', { name: 'sample', arguments: { q: 'hi' } }, ELICIT);
-      assert.match(toolText(s.rpc), /^refused:.*sampling\/createMessage/, 'elicitation declared, sampling not');
+      assert.equal(s.status, 400, 'elicitation declared, sampling not');
+      assert.deepEqual((s.rpc.error?.data as { requiredCapabilities?: unknown } | undefined)?.requiredCapabilities, { sampling: {} });
+      // The upstream's request was refused (not left waiting): the HTTP fixture's tool saw the error.
+      if (dest === 'web') {
+        for (let i = 0; i < 50 && upstream.stats.refused === refused; i++) await sleep(20);
+        assert.equal(upstream.stats.refused, refused + 1);
+      }
+      // The session still serves the next call.
+      const next = inputRound(await call(proxy.url, dest, 'alice', 'n3', 'tools/call', { name: 'ask', arguments: { q: 'after' } }));
+      assert.equal(next.message, 'after');
+      // Answered, so no parked call of alice's stdio session takes the next test's server request.
+      const done = await call(proxy.url, dest, 'alice', 'n4', 'tools/call', { name: 'ask', arguments: { q: 'after' }, inputResponses: { [next.key]: accept('A') }, requestState: next.token });
+      assert.equal(toolText(done.rpc), 'answer:A');
+    });
+
+    test('two requests at once are one round; a client that declared only one of them is asked only that one', async () => {
+      const SAMPLE = { role: 'assistant', content: { type: 'text', text: 'hi' }, model: 'm' };
+      const r = inputRound(await call(proxy.url, dest, 'bob', 'b1', 'tools/call', { name: 'both', arguments: { q: 'two' } }, { elicitation: {}, sampling: {} }));
+      assert.deepEqual(Object.values(r.requests).map((q) => q.method).sort(), ['elicitation/create', 'sampling/createMessage']);
+      const keyOf = (m: string): string => Object.entries(r.requests).find(([, q]) => q.method === m)![0];
+      const done = await call(proxy.url, dest, 'bob', 'b2', 'tools/call', {
+        name: 'both', arguments: { q: 'two' }, requestState: r.token,
+        inputResponses: { [keyOf('elicitation/create')]: accept('E'), [keyOf('sampling/createMessage')]: SAMPLE },
+      }, { elicitation: {}, sampling: {} });
+      assert.equal(toolText(done.rpc), 'E|hi');
+      // Sampling only: the elicitation is refused upstream, the round asks for sampling alone (no -32021).
+      const s = inputRound(await call(proxy.url, dest, 'bob', 'b3', 'tools/call', { name: 'both', arguments: { q: 'one' } }, { sampling: {} }));
+      assert.deepEqual(Object.values(s.requests).map((q) => q.method), ['sampling/createMessage']);
+      const end = await call(proxy.url, dest, 'bob', 'b4', 'tools/call', { name: 'both', arguments: { q: 'one' }, requestState: s.token, inputResponses: { [s.key]: SAMPLE } }, { sampling: {} });
+      assert.equal(toolText(end.rpc), 'no-elicit|hi');
+    });
+
+    test('a call left parked (never retried) does not take the next call\'s question', async () => {
+      const first = inputRound(await call(proxy.url, dest, 'bob', 'k1', 'tools/call', { name: 'ask', arguments: { q: 'left' } }));
+      assert.equal(first.message, 'left');
+      const second = inputRound(await call(proxy.url, dest, 'bob', 'k2', 'tools/call', { name: 'ask', arguments: { q: 'next' } }));
+      assert.equal(second.message, 'next');
+      for (const [r, id, q] of [[second, 'k3', 'next'], [first, 'k4', 'left']] as const) {
+        const done = await call(proxy.url, dest, 'bob', id, 'tools/call', { name: 'ask', arguments: { q }, inputResponses: { [r.key]: accept(q) }, requestState: r.token });
+        assert.equal(toolText(done.rpc), `answer:${q}`);
+      }
+    });
+
+    test('in-call progress reaches the client on the call with that progressToken', async () => {
+      const res = await post2026(`${proxy.url}/${dest}/mcp`, body2026('p1', 'tools/call', { name: 'progress', arguments: { n: 3 }, _meta: { progressToken: 'tok-p1' } }, ELICIT), {
+        ...headers2026('tools/call', 'progress'), authorization: `Bearer ${TOKENS.bob}`,
+      });
+      assert.equal(res.status, 200);
+      const msgs = (await res.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Rpc & { method?: string; params?: { progressToken?: unknown; progress?: number } });
+      const progress = msgs.filter((m) => m.method === 'notifications/progress');
+      assert.deepEqual(progress.map((m) => [m.params?.progressToken, m.params?.progress]), [['tok-p1', 1], ['tok-p1', 2], ['tok-p1', 3]], JSON.stringify(msgs));
+      assert.equal(toolText(msgs.at(-1)!), 'progressed:3');
+    });
+
+    test('Mcp-Param-* of a bridged tool are checked once its tools/list went through the bridge', async () => {
+      const route = (id: string, region: string, header: string): Promise<Response> => post2026(`${proxy.url}/${dest}/mcp`, body2026(id, 'tools/call', { name: 'route', arguments: { region } }, ELICIT), {
+        ...headers2026('tools/call', 'route', { 'mcp-param-region': header }), authorization: `Bearer ${TOKENS.bob}`,
+      });
+      const list = await call(proxy.url, dest, 'bob', 'tl1', 'tools/list', {});
+      assert.ok((list.rpc.result?.tools as { name: string }[]).some((t) => t.name === 'route'));
+      for (let i = 0; i < 100 && proxy.core.toolHeaders.size(dest) === 0; i++) await sleep(20);
+      assert.ok(proxy.core.toolHeaders.size(dest) > 0, 'the bridged tools/list taught the acceptor');
+      const bad = await route('rt1', 'eu-west', 'us-east');
+      assert.equal(bad.status, 400);
+      const rpc = (await bad.json()) as Rpc;
+      assert.equal(rpc.id, 'rt1');
+      assert.equal(rpc.error?.code, -32020);
+      const good = await route('rt2', 'eu-west', 'eu-west');
+      assert.equal(good.status, 200);
+      const text = await good.text();
+      assert.match(text, /routed:eu-west/);
+    });
+
+    test('log messages only with _meta logLevel, and only at or above it', async () => {
+      const logsAt = async (id: string, level?: string): Promise<{ levels: string[]; last: Rpc }> => {
+        const res = await post2026(`${proxy.url}/${dest}/mcp`, body2026(id, 'tools/call', { name: 'logs', arguments: {}, ...(level ? { _meta: { 'io.modelcontextprotocol/logLevel': level } } : {}) }, ELICIT), {
+          ...headers2026('tools/call', 'logs'), authorization: `Bearer ${TOKENS.bob}`,
+        });
+        const text = await res.text();
+        const msgs = text.startsWith('{') ? [JSON.parse(text) as Rpc & { method?: string; params?: { level?: string } }] : text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Rpc & { method?: string; params?: { level?: string } });
+        return { levels: msgs.filter((m) => m.method === 'notifications/message').map((m) => m.params?.level ?? '?'), last: msgs.at(-1)! };
+      };
+      const none = await logsAt('lg1');
+      assert.deepEqual(none.levels, []);
+      assert.equal(toolText(none.last), 'logged');
+      assert.deepEqual((await logsAt('lg2', 'warning')).levels, ['warning', 'error']);
+      assert.deepEqual((await logsAt('lg3', 'debug')).levels, ['debug', 'info', 'warning', 'error']);
     });
 
     test('prompts/get parks and resumes the same way', async () => {
@@ -213,7 +301,7 @@ for (const dest of ['web', 'child']) {
 describe('B1 MRTR: a call that streamed before it asked', () => {
   test('the notification goes out on the SSE reply, then input_required ends that stream', async () => {
     const name = 'ask';
-    const res = await post2026(`${proxy.url}/web/mcp`, body2026('l1', 'tools/call', { name, arguments: { q: 'streamed', log: true } }, ELICIT), {
+    const res = await post2026(`${proxy.url}/web/mcp`, body2026('l1', 'tools/call', { name, arguments: { q: 'streamed', log: true }, _meta: { 'io.modelcontextprotocol/logLevel': 'info' } }, ELICIT), {
       ...headers2026('tools/call', name), authorization: `Bearer ${TOKENS.alice}`,
     });
     assert.equal(res.status, 200);
@@ -225,6 +313,17 @@ describe('B1 MRTR: a call that streamed before it asked', () => {
     assert.equal(msgs[1]?.id, 'l1');
     const done = await call(proxy.url, 'web', 'alice', 'l2', 'tools/call', { name, arguments: { q: 'streamed', log: true }, inputResponses: { [r.key]: accept('S') }, requestState: r.token });
     assert.equal(toolText(done.rpc), 'answer:S');
+  });
+});
+
+describe('B1: replies whose first message is the response', () => {
+  test("an upstream's SSE -32601 for an unknown method is answered as JSON with HTTP 404", async () => {
+    const res = await post2026(`${proxy.url}/web/mcp`, body2026('u1', 'unknown/method', {}), { ...headers2026('unknown/method'), authorization: `Bearer ${TOKENS.bob}` });
+    assert.equal(res.status, 404);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    const rpc = JSON.parse(await res.text()) as Rpc;
+    assert.equal(rpc.id, 'u1');
+    assert.equal(rpc.error?.code, -32601);
   });
 });
 

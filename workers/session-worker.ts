@@ -55,7 +55,7 @@ const bridges = new BridgeSessions(log, {
   signer: new RequestStateSigner(init.requestStateKey),
   worker: init.index,
   ttlMs: () => config.requestStateTtlMs,
-}, { registry, config: () => config });
+}, { registry, config: () => config }, (dest, tools, append) => post({ t: ToMain.ToolHeaders, dest: dest.name, tools, append, connectKey: dest.connectKey }));
 
 function destination(name: string): Destination | undefined {
   return config.destinations[name];

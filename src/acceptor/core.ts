@@ -341,10 +341,11 @@ export class Core implements ReplyHost, SupervisorHooks {
         return w?.(msg.stats);
       }
       case ToMain.ToolHeaders: {
-        // Only configured 2026 destinations (the cache stays bounded by the config), and only from
-        // the upstream they point to now (a list that crossed a reload is the old upstream's).
+        // Only configured destinations (2026 pass-through or B1-bridged: the cache stays bounded by
+        // the config), and only from the upstream they point to now (a list that crossed a reload
+        // is the old upstream's).
         const d = this.config.destinations[msg.dest];
-        if (d?.protocol === '2026' && d.connectKey === msg.connectKey) this.toolHeaders.learn(msg.dest, msg.tools, msg.append);
+        if (d !== undefined && d.connectKey === msg.connectKey) this.toolHeaders.learn(msg.dest, msg.tools, msg.append);
         return;
       }
       case ToMain.Ready:

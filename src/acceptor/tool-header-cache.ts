@@ -1,17 +1,19 @@
 /**
- * The x-mcp-header specs the acceptor knows per 2026 destination, learned from pass-through
- * `tools/list` results (workers send ToMain.ToolHeaders; upstream/tool-list-tap.ts), so a tools/call's
+ * The x-mcp-header specs the acceptor knows per destination a 2026 client reaches, learned from
+ * pass-through and B1-bridged `tools/list` results (workers send ToMain.ToolHeaders;
+ * upstream/tool-list-tap.ts, bridge-sessions.ts), so a tools/call's
  * `Mcp-Param-*` headers are checked against its arguments before routing (streamable-http-2026.ts).
  * It lives on the main thread: the list may go through one worker and the call through another.
  *
- * Bounded: one entry per configured 2026 destination (Core checks the name), at most
+ * Bounded: one entry per configured destination (Core checks the name), at most
  * MAX_TOOLS_PER_DEST tools each, and only tools that mirror at least one parameter are kept (a
  * tool with none needs no lookup result). A first page of tools/list replaces the destination's
  * entries as a whole (tools the upstream dropped go with it); a later page (`cursor`) adds to them.
  * A reload that changes or removes the destination forgets it: the new upstream must be listed again.
  *
  * What is not here is not checked: before any tools/list (or for a tool it did not list) a call
- * is forwarded as before and the 2026 upstream validates its own headers.
+ * is forwarded as before and the 2026 upstream validates its own headers (a bridged session-era
+ * upstream does not know them: its calls are checked only once the proxy saw the tool listed).
  */
 import type { ProxyConfig } from '../config/types.js';
 import { MAX_ARG_PATHS, MAX_ARG_PATH_DEPTH } from '../era/envelope2026.js';
@@ -38,7 +40,7 @@ function entryOf(params: readonly ParamHeaderSpec[]): ToolHeaderEntry | undefine
 export class ToolHeaderCache {
   private readonly byDest = new Map<string, Map<string, ToolHeaderEntry>>();
 
-  /** What one tools/list result declared (`dest` must be a configured 2026 destination). */
+  /** What one tools/list result declared (`dest` must be a configured destination). */
   learn(dest: string, tools: readonly [string, readonly ParamHeaderSpec[]][], append: boolean): void {
     let m = append ? this.byDest.get(dest) : undefined;
     if (m === undefined) {
@@ -68,14 +70,14 @@ export class ToolHeaderCache {
   }
 
   /**
-   * After a reload: drop destinations that are gone, no longer 2026, or point elsewhere (their
+   * After a reload: drop destinations that are gone, changed era (pass-through <-> bridged), or point elsewhere (their
    * connection settings changed, as config/reload.ts decides eviction).
    */
   retain(prev: ProxyConfig, next: ProxyConfig): void {
     for (const dest of [...this.byDest.keys()]) {
       const a = prev.destinations[dest];
       const b = next.destinations[dest];
-      if (!a || !b || b.protocol !== '2026' || a.protocol !== b.protocol || a.connectKey !== b.connectKey) this.byDest.delete(dest);
+      if (!a || !b || a.protocol !== b.protocol || a.connectKey !== b.connectKey) this.byDest.delete(dest);
     }
   }
 }

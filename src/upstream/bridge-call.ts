@@ -13,9 +13,10 @@
  * (at the first message forwarded), so a call whose first upstream message is a server request is
  * answered with a plain JSON `input_required` result.
  */
-import { ErrorCode, ProxyError } from '../errors.js';
+import { ErrorCode, ProxyError, jsonRpcErrorBodyFor } from '../errors.js';
 import { clientCapabilitiesOf, mrtrTarget } from '../era/mrtr-spans.js';
-import { MAX_INPUT_REQUESTS, type ServerRequest, inputKeyFor, toInputRequests } from '../era/mrtr-bridge.js';
+import { INPUT_METHODS, MAX_INPUT_REQUESTS, type ServerRequest, inputKeyFor, toInputRequests } from '../era/mrtr-bridge.js';
+import { logAllowed, notificationProgressKey, requestLogRank, requestProgressKey } from '../era/bridge-notify.js';
 import { scanRequest2026 } from '../era/envelope2026.js';
 import { patchLegacyResponse } from '../era/legacy-response.js';
 import { MsgKind, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
@@ -36,6 +37,9 @@ type Held =
   | { k: 'json'; body: string }
   | { k: 'error'; status: number; body: string }
   | { k: 'fail'; err: ProxyError };
+
+/** How long requests arriving on a session channel are gathered into one round (see serverRequest). */
+export const SESSION_COLLECT_MS = 10;
 
 /** The refusal an upstream gets for a server request the proxy will not put to the client. */
 export function refusal(id: string | number, message: string): string {
@@ -64,13 +68,22 @@ export class BridgedCall implements ReplySink {
   private heldStreamEnd = false;
   readonly method: string;
   private targetText: string | undefined;
+  /** The current request's `_meta` logLevel rank (undefined: no log messages) and progressToken key. */
+  private logRank: number | undefined;
+  private progressKey: string | undefined;
 
   constructor(down: ReplySink, clientId: string, method: string, body: string, private readonly host: CallHost) {
     this.down = down;
     this.clientId = clientId;
     this.method = method;
     this.body = body;
+    this.readMeta(body);
     this.watch(down);
+  }
+
+  /** The call's progressToken key (bridge-notify.ts requestProgressKey), for routing stdio progress. */
+  get progress(): string | undefined {
+    return this.progressKey;
   }
 
   /** params.name / params.uri of the original request (the token's `target` claim). */
@@ -90,8 +103,14 @@ export class BridgedCall implements ReplySink {
     return this.parked;
   }
 
-  /** A server request on this call's reply stream (HTTP) or given to it by its session (stdio). */
-  serverRequest(json: string): void {
+  /**
+   * A server request on this call's reply stream (HTTP) or given to it by its session (`viaSession`:
+   * stdio, legacy SSE). Requests are gathered into one round: those of this event-loop turn, or
+   * from a session channel those of the next SESSION_COLLECT_MS (a stdio child's lines written
+   * together, e.g. Promise.all of three asks, can reach the worker in separate reads, and split
+   * rounds would ask the client in pieces or answer -32021 for a round that had allowed requests).
+   */
+  serverRequest(json: string, viaSession = false): void {
     let req: ServerRequest;
     try {
       // An upstream server request: small, rare, from the upstream (not the client's bytes).
@@ -107,7 +126,8 @@ export class BridgedCall implements ReplySink {
     queue.push(req);
     if (!this.parked && !this.flushQueued) {
       this.flushQueued = true;
-      setImmediate(() => this.flush());
+      if (viaSession) setTimeout(() => this.flush(), SESSION_COLLECT_MS).unref();
+      else setImmediate(() => this.flush());
     }
   }
 
@@ -120,6 +140,7 @@ export class BridgedCall implements ReplySink {
     this.down = down;
     this.clientId = clientId;
     this.body = body;
+    this.readMeta(body);
     this.caps = undefined;
     this.downStarted = false;
     this.watch(down);
@@ -188,6 +209,12 @@ export class BridgedCall implements ReplySink {
       return true;
     }
     if (this.dead) return false;
+    if (env.kind === MsgKind.Notification && env.method === 'notifications/message' && !logAllowed(this.logRank, json)) return true;
+    // Nothing sent yet: the answer goes as a JSON body, so its patched status applies (-32601 -> 404).
+    if (env.kind === MsgKind.Response && !this.downStarted) {
+      this.json(json);
+      return true;
+    }
     this.ensureStarted();
     // The answer ends the call for its session (no more server requests are given to it).
     if (env.kind === MsgKind.Response) this.finish();
@@ -264,6 +291,18 @@ export class BridgedCall implements ReplySink {
     }
   }
 
+  private readMeta(body: string): void {
+    this.logRank = requestLogRank(body);
+    this.progressKey = requestProgressKey(body);
+  }
+
+  /** Stop the upstream call (stdio: notifications/cancelled; HTTP: the exchange is aborted). */
+  private cancelUpstream(): void {
+    const fn = this.closeFn;
+    this.closeFn = undefined;
+    fn?.();
+  }
+
   private finish(): void {
     if (this.over) return;
     this.over = true;
@@ -295,6 +334,24 @@ export class BridgedCall implements ReplySink {
     }
   }
 
+  /** Answer the client -32021 (HTTP 400) with data.requiredCapabilities, then stop the upstream call. */
+  private missingCapability(required: Record<string, unknown>): void {
+    this.finish();
+    const names = Object.keys(required).join(', ');
+    const body = jsonRpcErrorBodyFor('2026', null, ErrorCode.MissingClientCapability, `Missing required client capability: ${names}`, { requiredCapabilities: required });
+    const frame = replaceId(body, this.clientId) ?? body;
+    if (this.downStarted) {
+      this.down.event(frame);
+      this.down.end();
+    } else if (this.down.errorBody) {
+      this.down.errorBody(400, frame);
+    } else {
+      this.down.fail(new ProxyError(ErrorCode.MissingClientCapability, `Missing required client capability: ${names}`));
+    }
+    this.dead = true;
+    this.cancelUpstream();
+  }
+
   /** Turn the requests collected this turn into one round: refuse what the client cannot answer, park the rest. */
   private flush(): void {
     this.flushQueued = false;
@@ -307,10 +364,21 @@ export class BridgedCall implements ReplySink {
     }
     this.caps ??= clientCapabilitiesOf(this.body);
     const round = toInputRequests(reqs, this.caps);
-    // The refusals go out now: the upstream continues its call (and may answer it without the input).
+    // The refusals go out now.
     for (const r of round.refused) this.host.answer(r.body);
     const ask = reqs.filter((r) => Object.hasOwn(round.inputRequests, inputKeyFor(r.id)));
-    if (ask.length === 0) return;
+    if (ask.length === 0) {
+      // Everything the upstream asked needs a capability the client did not declare: acting as the
+      // 2026 server, the bridge MUST answer -32021 (basic/index.mdx "Client capabilities"), so the
+      // call ends here and is cancelled upstream rather than left to finish without its input.
+      // When a round mixes allowed and undeclared requests, the allowed ones are still put to the
+      // client (input_required) and only the others are refused upstream: the client can answer
+      // part of what the tool wants, and the upstream decides what to do without the rest
+      // (input-required-result-capability-check expects a sampling-only input_required then).
+      const required = requiredCapabilities(reqs);
+      if (required !== undefined) this.missingCapability(required);
+      return;
+    }
     const token = this.host.park(this, ask);
     if (token === undefined) {
       for (const r of ask) this.host.answer(refusal(r.id, 'the proxy holds too many requests waiting for clients'));
@@ -335,4 +403,50 @@ export class BridgedCall implements ReplySink {
       this.resumeFn?.();
     }
   }
+}
+
+/** The capabilities refused input requests need (MissingRequiredClientCapabilityError data), or undefined when none was an input request. */
+function requiredCapabilities(reqs: readonly ServerRequest[]): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const r of reqs) {
+    const need = INPUT_METHODS.get(r.method);
+    if (!need) continue;
+    out ??= {};
+    if (need === 'elicitation') {
+      const mode = typeof r.params === 'object' && r.params !== null ? (r.params as { mode?: unknown }).mode : undefined;
+      out.elicitation = mode === 'url' ? { url: {} } : { form: {} };
+    } else {
+      out[need] = {};
+    }
+  }
+  return out;
+}
+
+/**
+ * A notification a stdio (or legacy SSE) upstream sent on its session's one channel, given to the
+ * in-flight call it belongs to: `notifications/progress` by its progressToken, `notifications/message`
+ * to the oldest live (not parked) call (its own logLevel filter applies in `event`). False when no call takes it.
+ */
+export function routeSessionNotification(calls: Iterable<BridgedCall>, json: string, method: string | undefined): boolean {
+  if (method === 'notifications/progress') {
+    const key = notificationProgressKey(json);
+    if (key === undefined) return false;
+    for (const c of calls) {
+      if (!c.closed && c.progress === key) {
+        c.event(json);
+        return true;
+      }
+    }
+    return false;
+  }
+  if (method === 'notifications/message') {
+    // A parked call has no downstream to log to: the oldest live one.
+    for (const c of calls) {
+      if (!c.closed && !c.isParked) {
+        c.event(json);
+        return true;
+      }
+    }
+  }
+  return false;
 }

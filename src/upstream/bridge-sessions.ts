@@ -17,10 +17,11 @@
  * prompts/get or resources/read is parked (bridge-call.ts, bridge-park.ts) and the client is
  * answered `input_required`; its retry comes back through `resume`. An HTTP upstream's server
  * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
- * the session's one channel with nothing tying it to a call, so it is given to the oldest call in
- * flight on that bridged session (a limit: concurrent calls of one principal that both ask for
- * input over stdio may get each other's questions). Not for virtual servers: their retries would
- * have no destination to resume on, so their members' server requests are refused as before.
+ * the session's one channel with nothing tying it to a call, so it is given to the oldest live
+ * (not parked) call in flight on that bridged session (a limit: concurrent calls of one principal
+ * that both ask for input over stdio may get each other's questions). Not for virtual servers:
+ * their retries would have no destination to resume on, so their members' server requests are
+ * refused as before.
  */
 import type { Logger } from 'pino';
 import type { Destination, VirtualServer } from '../config/types.js';
@@ -30,9 +31,11 @@ import { patchLegacyResponse } from '../era/legacy-response.js';
 import { MRTR_METHODS, inputResponsesOf } from '../era/mrtr-spans.js';
 import { responsesFromInput } from '../era/mrtr-bridge.js';
 import type { RequestStateSigner } from '../era/request-state.js';
-import { BridgedCall, type CallHost, refusal } from './bridge-call.js';
+import { BridgedCall, type CallHost, refusal, routeSessionNotification } from './bridge-call.js';
+import { logAllowed, requestLogRank } from '../era/bridge-notify.js';
 import { type Parked, ParkTable } from './bridge-park.js';
 import { MsgKind, memberSpans, parseEnvelope, replaceId } from './jsonrpc-envelope.js';
+import { ToolListTap, type ToolSpecs, asksLaterPage } from './tool-list-tap.js';
 import { type ListenUpstream, Listeners } from './bridge-listen.js';
 import type { ReplySink } from './types.js';
 import { type SessionOutput, UpstreamSession } from './upstream-session.js';
@@ -132,9 +135,14 @@ export class BridgeSessions {
 
   /**
    * `mrtr`: parking server requests as input_required (without it they are refused upstream);
-   * `virtual`: what bridged virtual-server sessions need (the worker's registry and config).
+   * `virtual`: what bridged virtual-server sessions need (the worker's registry and config);
+   * `onToolHeaders`: what a bridged tools/list result declared (x-mcp-header), so the acceptor
+   * checks Mcp-Param-* of bridged calls as it does for the pass-through (tool-header-cache.ts).
    */
-  constructor(private readonly log: Logger, private readonly mrtr?: MrtrOptions, private readonly virtual?: VirtualBridgeHost) {
+  constructor(
+    private readonly log: Logger, private readonly mrtr?: MrtrOptions, private readonly virtual?: VirtualBridgeHost,
+    private readonly onToolHeaders?: (dest: Destination, tools: ToolSpecs, append: boolean) => void,
+  ) {
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -149,7 +157,9 @@ export class BridgeSessions {
 
   /** Serve one 2026 request `body` (already validated by the acceptor) for `principal`. */
   request(dest: Destination, principal: string, body: string, sink: ReplySink): void {
-    this.serve(() => this.entry(dest.name, dest, principal, (sid, out) => new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }))), body, sink);
+    const learn = this.onToolHeaders;
+    this.serve(() => this.entry(dest.name, dest, principal, (sid, out) => new UpstreamSession(sid, dest, out, this.log.child({ bridge: true, dest: dest.name }))), body, sink,
+      learn && ((tools, append) => learn(dest, tools, append)));
   }
 
   /** The same for a virtual server: one bridged VirtualSession per principal × virtual name. */
@@ -159,7 +169,8 @@ export class BridgeSessions {
     this.serve(() => this.entry(vs.name, vs, principal, (sid, out) => new VirtualBridged(sid, vs, { ...host, out, log: this.log.child({ bridge: true, virtual: vs.name }) })), body, sink);
   }
 
-  private serve(open: () => Bridged, body: string, sink: ReplySink): void {
+  /** `learn`: where a tools/list result's x-mcp-header specs go (destinations only). */
+  private serve(open: () => Bridged, body: string, sink: ReplySink, learn?: (tools: ToolSpecs, append: boolean) => void): void {
     const env = parseEnvelope(body);
     const spans = memberSpans(body, 'id');
     const span = spans?.[0];
@@ -188,7 +199,8 @@ export class BridgeSessions {
         b.calls.add(call);
         return b.session.request(frame, false, call, '');
       }
-      b.session.request(frame, false, new PatchSink(sink, clientId, method, b.session), '');
+      const down = method === 'tools/list' && learn ? new ToolListTap(sink, (tools) => learn(tools, asksLaterPage(body))) : sink;
+      b.session.request(frame, false, new PatchSink(down, clientId, method, b.session, requestLogRank(body)), '');
     }, (err: unknown) => sink.fail(asProxyError(err, ErrorCode.UpstreamConnect)));
   }
 
@@ -256,7 +268,11 @@ export class BridgeSessions {
       // MRTR call (or are refused).
       push: (_sid, json) => {
         const env = parseEnvelope(json, false);
-        if (env.kind === MsgKind.Notification) b.listen.notify(json, env.method ?? '');
+        // In-call progress / log messages of a stdio upstream go to the call they belong to
+        // (bridge-call.ts routeSessionNotification); the rest to the listens.
+        if (env.kind === MsgKind.Notification) {
+          if (!routeSessionNotification(b.calls, json, env.method)) b.listen.notify(json, env.method ?? '');
+        }
         else if (env.kind === MsgKind.Request) this.serverRequest(b, json);
         // Handled (queued per listener within its bound, parked, refused or dropped): the push
         // gate's credit comes back, or the session's server stream would pause after CREDIT_WINDOW.
@@ -320,10 +336,10 @@ export class BridgeSessions {
     let parked: BridgedCall | undefined;
     for (const call of b.calls) {
       if (call.closed) continue;
-      if (!call.isParked) return call.serverRequest(json);
+      if (!call.isParked) return call.serverRequest(json, true);
       parked ??= call;
     }
-    if (parked) return parked.serverRequest(json);
+    if (parked) return parked.serverRequest(json, true);
     refuseServerRequest(b.session, json);
   }
 
@@ -383,9 +399,16 @@ function refuseServerRequest(session: BridgedSession, json: string): void {
   session.oneWay(reply, quiet());
 }
 
-/** Restores the client's id on the response and patches it for 2026; notifications pass. */
+/**
+ * Restores the client's id on the response and patches it for 2026; notifications pass (log
+ * messages only at the request's logLevel). The downstream stream starts at the first message
+ * forwarded, so a reply whose first message is the response is answered as JSON with its patched
+ * status (an upstream's SSE -32601 becomes the 2026 404).
+ */
 class PatchSink implements ReplySink {
-  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: BridgedSession) {}
+  private started = false;
+  private answered = false;
+  constructor(private readonly down: ReplySink, private readonly clientId: string, private readonly method: string, private readonly session: BridgedSession, private readonly logRank: number | undefined) {}
   get closed(): boolean {
     return this.down.closed;
   }
@@ -399,13 +422,24 @@ class PatchSink implements ReplySink {
     this.down.json(p.frame);
   }
   startStream(): void {
-    this.down.startStream();
+    // Lazy: at the first event forwarded.
   }
   event(json: string, id?: string): boolean {
     const env = parseEnvelope(json);
     if (env.kind === MsgKind.Request) {
       refuseServerRequest(this.session, json);
       return true;
+    }
+    if (this.answered) return true;
+    if (env.kind === MsgKind.Notification && env.method === 'notifications/message' && !logAllowed(this.logRank, json)) return true;
+    if (env.kind === MsgKind.Response && !this.started) {
+      this.answered = true;
+      this.json(json);
+      return true;
+    }
+    if (!this.started) {
+      this.started = true;
+      this.down.startStream();
     }
     if (env.kind === MsgKind.Response) return this.down.event(this.fix(json).frame, id);
     return this.down.event(json, id);
@@ -414,6 +448,11 @@ class PatchSink implements ReplySink {
     this.down.onResume(fn);
   }
   end(): void {
+    if (this.answered) return;
+    if (!this.started) {
+      this.started = true;
+      this.down.startStream();
+    }
     this.down.end();
   }
   accepted(): void {
