@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type RunningUpstream, counterServerPath, startCounterHttp } from './helpers/counter-upstream.js';
 import { notifierPath } from './fixtures/notifier-upstream.js';
+import { type MrtrHttp, startMrtrHttp } from './fixtures/mrtr-upstream.js';
 import { configFromYaml } from './helpers/proxy.js';
 import { SseReader, body2026, headers2026, post2026 } from './helpers/raw-2026.js';
 import { type ProxyHandle, startProxy } from '../src/proxy.js';
@@ -22,10 +23,13 @@ process.env.MT_VB_ALICE = ALICE;
 process.env.MT_VB_BOB = BOB;
 
 let web: RunningUpstream;
+let mrtr: MrtrHttp;
 let proxy: ProxyHandle;
+const mrtrPath = new URL('./fixtures/mrtr-upstream.js', import.meta.url).pathname;
 
 before(async () => {
   web = await startCounterHttp();
+  mrtr = await startMrtrHttp();
   const yaml = `listen: { host: 127.0.0.1, port: 0 }
 workers: 2
 log_level: warn
@@ -36,7 +40,16 @@ auth:
 virtual_servers:
   team:
     destinations: [cnt, web, note]
+  asks:
+    destinations: [mweb, mchild]
 destinations:
+  mweb:
+    transport: streamable_http
+    url: ${mrtr.url}
+  mchild:
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(mrtrPath)}, --stdio]
   cnt:
     transport: stdio
     command: ${JSON.stringify(process.execPath)}
@@ -54,6 +67,7 @@ destinations:
 after(async () => {
   await proxy.close();
   await web.close();
+  await mrtr.close();
 });
 
 const as = (token: string, method: string, name?: string): Record<string, string> => ({ ...headers2026(method, name), authorization: `Bearer ${token}` });
@@ -128,4 +142,31 @@ describe('B1 bridge: 2026 clients to a virtual server of session-era members', (
     assert.equal(n.params?._meta?.['io.modelcontextprotocol/subscriptionId'], 'V1');
     ac.abort();
   });
+});
+
+describe('B1 MRTR through a virtual server', () => {
+  const ask = async (id: string, name: string, extra: Record<string, unknown> = {}): Promise<Rpc> => {
+    const params = { name, arguments: { q: `${name}?` }, ...extra };
+    const res = await post2026(`${proxy.url}/asks/mcp`, body2026(id, 'tools/call', params, { elicitation: {} }), as(ALICE, 'tools/call', name));
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const json = text.startsWith('{') ? text : (text.split('\n').filter((l) => l.startsWith('data: ')).at(-1) ?? 'data: {}').slice(6);
+    return JSON.parse(json) as Rpc;
+  };
+  for (const member of ['mweb', 'mchild']) {
+    test(`a ${member === 'mweb' ? 'Streamable HTTP' : 'stdio'} member's elicitation becomes input_required; the retry gets the tool result`, async () => {
+      const name = `${member}__ask`;
+      const first = await ask(`${member}-1`, name);
+      assert.equal(first.id, `${member}-1`);
+      assert.equal(first.result?.resultType, 'input_required', JSON.stringify(first));
+      const requests = first.result?.inputRequests as Record<string, { method: string; params?: { message?: string } }>;
+      const [key, req] = Object.entries(requests)[0]!;
+      assert.equal(req.method, 'elicitation/create');
+      assert.equal(req.params?.message, `${name}?`);
+      const done = await ask(`${member}-2`, name, { inputResponses: { [key]: { action: 'accept', content: { name: 'Vi' } } }, requestState: first.result?.requestState });
+      assert.equal(done.id, `${member}-2`);
+      assert.equal(done.result?.resultType, 'complete', JSON.stringify(done));
+      assert.equal((done.result?.content as { text: string }[])[0]?.text, 'answer:Vi');
+    });
+  }
 });

@@ -129,10 +129,11 @@ function onResume(m: ResumeMsg): void {
   const sink = new ThreadSink(m.rid, outbox, dropSink);
   sinks.set(m.rid, sink);
   const dest = destination(m.dest);
-  if (!dest || dest.protocol === '2026') {
+  // A bridged destination or a virtual server (bridged too); a reload may have changed either.
+  if ((!dest || dest.protocol === '2026') && !config.virtualServers[m.dest]) {
     return sink.fail(new ProxyError(ErrorCode.RequestStateInvalid, 'requestState was already answered or has expired: send the original request again'));
   }
-  bridges.resume(dest, m.principal, m, sink);
+  bridges.resume(m.dest, m.principal, m, sink);
 }
 
 function onMessage(m: ToWorkerMsg): void {

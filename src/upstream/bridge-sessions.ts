@@ -19,9 +19,9 @@
  * request arrives on the call's own reply stream; a stdio (or legacy SSE) upstream's arrives on
  * the session's one channel with nothing tying it to a call, so it is given to the oldest live
  * (not parked) call in flight on that bridged session (a limit: concurrent calls of one principal
- * that both ask for input over stdio may get each other's questions). Not for virtual servers:
- * their retries would have no destination to resume on, so their members' server requests are
- * refused as before.
+ * that both ask for input over stdio may get each other's questions). A virtual server's bridged
+ * session parks the same way: its members' server requests reach the call through the virtual
+ * session (ids rewritten per member), and the retry names the virtual server.
  */
 import type { Logger } from 'pino';
 import type { Destination, VirtualServer } from '../config/types.js';
@@ -67,8 +67,6 @@ interface Bridged {
   name: string;
   /** The config object it was opened for: after a reload replaced it, a new session is opened. */
   conf: object;
-  /** A virtual server's session (no MRTR: see the header). */
-  virtual: boolean;
   session: BridgedSession;
   /** The upstream's initialize result (parsed: a small object), once the handshake is done. */
   ready: Promise<unknown>;
@@ -194,7 +192,7 @@ export class BridgeSessions {
       const frame = replaceId(body, upId);
       if (frame === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: request has no id'));
       b.last = Date.now();
-      if (this.mrtr && !b.virtual && MRTR_METHODS.has(method)) {
+      if (this.mrtr && MRTR_METHODS.has(method)) {
         const call = new BridgedCall(sink, clientId, method, body, b.host);
         b.calls.add(call);
         return b.session.request(frame, false, call, '');
@@ -208,12 +206,12 @@ export class BridgeSessions {
    * An MRTR retry the acceptor verified: answer the parked upstream request(s) with the retry's
    * inputResponses and attach the retry's reply to the call. The parked round is single use.
    */
-  resume(dest: Destination, principal: string, r: ResumeRequest, sink: ReplySink): void {
+  resume(name: string, principal: string, r: ResumeRequest, sink: ReplySink): void {
     const env = parseEnvelope(r.body);
     const span = memberSpans(r.body, 'id')?.[0];
     if (env.kind !== MsgKind.Request || span === undefined) return sink.fail(new ProxyError(ErrorCode.InvalidRequest, 'bridge: not a request'));
     const p = this.parked.take(r.parked);
-    if (!p || p.session !== r.session || p.session !== keyOf(dest.name, principal) || p.principal !== principal || p.call.b.session.closed) {
+    if (!p || p.session !== r.session || p.session !== keyOf(name, principal) || p.principal !== principal || p.call.b.session.closed) {
       if (p) this.expired(p);
       return sink.fail(new ProxyError(ErrorCode.RequestStateInvalid, 'requestState was already answered or has expired: send the original request again'));
     }
@@ -289,7 +287,7 @@ export class BridgeSessions {
     };
     const session = create(sid, out);
     const b: Bridged = {
-      key, principal, name, conf, virtual: session instanceof VirtualBridged, session, ready: this.handshake(session), last: Date.now(),
+      key, principal, name, conf, session, ready: this.handshake(session), last: Date.now(),
       listen: new Listeners(session, this.log), calls: new Set(), host: undefined as unknown as CallHost,
     };
     b.host = this.hostFor(b);
