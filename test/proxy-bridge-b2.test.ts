@@ -400,8 +400,13 @@ describe('B2: session-era clients on a 2026-07-28 destination', () => {
       await waitFor(() => updates.length > 1, 5000, 'an update through the reopened listen');
       await c.client.unsubscribeResource({ uri: 'mem://b2-x' });
       await waitFor(() => up.notify({ uri: 'mem://b2-x' }) === 0, 5000, 'no listen subscribed to mem://b2-x');
-      const last = up.requests.filter((r) => r.rpcMethod === 'subscriptions/listen' && r.body.includes('b2-unsub')).at(-1)!;
-      assert.equal((JSON.parse(last.body) as { params: { notifications: Record<string, unknown> } }).params.notifications.resourceSubscriptions, undefined);
+      // The old listen may be gone before its replacement arrives upstream: wait for the new one.
+      const lastSubs = (): unknown => {
+        const last = up.requests.filter((r) => r.rpcMethod === 'subscriptions/listen' && r.body.includes('b2-unsub')).at(-1)!;
+        return (JSON.parse(last.body) as { params: { notifications: Record<string, unknown> } }).params.notifications.resourceSubscriptions;
+      };
+      await waitFor(() => lastSubs() === undefined, 5000, 'a listen reopened without mem://b2-x');
+      assert.equal(lastSubs(), undefined);
     } finally {
       await c.close();
     }

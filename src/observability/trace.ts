@@ -29,7 +29,7 @@ const STARTED_FLAGS = '01';
 const SHAPE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}/;
 const ZERO_TRACE = '00000000000000000000000000000000';
 const ZERO_SPAN = '0000000000000000';
-/** Visible ASCII and space only: anything else would be refused as a header value by undici. */
+/** Visible ASCII and space only: anything else would be refused as a header value (h1/headers.ts). */
 const HEADER_SAFE = /^[\x20-\x7e]*$/;
 
 const POOL_BYTES = 4096;
@@ -140,8 +140,18 @@ export function spanIdOf(trace: string): string {
 }
 
 /**
+ * The trace as request header lines (h1/headers.ts wire form), '' when there is none. The values
+ * were validated where the trace was made (validTraceparent, boundedTracestate).
+ */
+export function traceLines(trace: string): string {
+  if (trace.length < TRACEPARENT_LENGTH) return '';
+  if (trace.length === TRACEPARENT_LENGTH) return `traceparent: ${trace}\r\n`;
+  return `traceparent: ${trace.slice(0, TRACEPARENT_LENGTH)}\r\ntracestate: ${trace.slice(TRACEPARENT_LENGTH)}\r\n`;
+}
+
+/**
  * Request headers with the trace added: `base` itself when there is none (no copy), else a copy
- * with `traceparent` (and `tracestate`). Per-request copy on purpose: undici may hold the headers
+ * with `traceparent` (and `tracestate`). Per-request copy on purpose: the pool may hold the headers
  * of a queued request, so a shared object cannot be changed in place.
  */
 export function withTrace(base: Record<string, string>, trace: string): Record<string, string> {

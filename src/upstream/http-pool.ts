@@ -1,20 +1,24 @@
 /**
- * undici plumbing shared by the HTTP upstream clients: connection pools, and the one mapping from
- * undici/socket failures to ProxyError codes.
+ * HTTP client plumbing shared by the upstream clients: connection pools (src/upstream/h1/), and
+ * the one mapping from client/socket failures to ProxyError codes.
  *
  * Pools: one pair per (origin, connect timeout), created on first use and shared by every session
  * of this thread.
  *
  * Two pools, because the two kinds of traffic need different bounds:
  *  - exchanges (POST, DELETE, legacy message POSTs) are short: a bounded pool caps the connections
- *    one worker opens to an upstream; past the cap requests queue inside undici.
+ *    one worker opens to an upstream; past the cap requests queue in the pool.
  *  - standalone streams (Streamable HTTP GET, legacy SSE GET) hold a connection for the life of a
  *    session. In a bounded pool the (cap+1)-th session's stream would queue forever, so this pool
  *    is bounded by the number of sessions instead (each session opens at most one).
  */
-import { Pool, request, type Dispatcher } from 'undici';
 import type { HttpDestination, Timeouts } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
+import { H1ErrorCode } from './h1/errors.js';
+import type { HeaderBlock } from './h1/headers.js';
+import { H1Pool, type PoolOptions } from './h1/pool.js';
+import { request, type ResponseBody } from './h1/request.js';
+import type { Dispatcher } from './h1/types.js';
 
 /** Most concurrent exchange connections per upstream origin, per worker thread. */
 export const MAX_EXCHANGE_CONNECTIONS = 64;
@@ -33,11 +37,6 @@ const TCP_KEEP_ALIVE_DELAY_MS = 30_000;
 /** closeAllPools: how long in-flight exchanges may finish before sockets are destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 
-const KEEP_ALIVE = {
-  keepAliveTimeout: KEEP_ALIVE_MS,
-  keepAliveTimeoutThreshold: KEEP_ALIVE_THRESHOLD_MS,
-  keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
-} as const;
 
 /**
  * A request that failed with a reset or a close this soon after it was written, before any byte
@@ -46,7 +45,7 @@ const KEEP_ALIVE = {
  * never retried: tools have side effects.
  */
 export const STALE_CONNECTION_MS = 100;
-const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const STALE_CODES = new Set<string>(['ECONNRESET', 'EPIPE', H1ErrorCode.Closed]);
 
 /** True when `err` (before the reply head, `elapsedMs` after the write) is a stale connection. */
 export function isStaleConnection(err: unknown, elapsedMs: number): boolean {
@@ -55,8 +54,8 @@ export function isStaleConnection(err: unknown, elapsedMs: number): boolean {
 }
 
 interface PoolPair {
-  exchange: Pool;
-  stream: Pool;
+  exchange: H1Pool;
+  stream: H1Pool;
 }
 
 const pools = new Map<string, PoolPair>();
@@ -66,10 +65,16 @@ function pairFor(dest: HttpDestination): PoolPair {
   const key = `${origin} ${dest.timeouts.connectMs}`;
   let pair = pools.get(key);
   if (pair === undefined) {
-    const connect = { timeout: dest.timeouts.connectMs, keepAlive: true, keepAliveInitialDelay: TCP_KEEP_ALIVE_DELAY_MS };
+    const common: Omit<PoolOptions, 'connections'> = {
+      connectTimeoutMs: dest.timeouts.connectMs,
+      tcpKeepAliveMs: TCP_KEEP_ALIVE_DELAY_MS,
+      keepAliveMs: KEEP_ALIVE_MS,
+      keepAliveMarginMs: KEEP_ALIVE_THRESHOLD_MS,
+      keepAliveMaxMs: KEEP_ALIVE_MAX_MS,
+    };
     pair = {
-      exchange: new Pool(origin, { connections: MAX_EXCHANGE_CONNECTIONS, connect, ...KEEP_ALIVE, pipelining: 1 }),
-      stream: new Pool(origin, { connections: null, connect, ...KEEP_ALIVE, pipelining: 1 }),
+      exchange: new H1Pool(origin, { ...common, connections: MAX_EXCHANGE_CONNECTIONS }),
+      stream: new H1Pool(origin, { ...common, connections: null }),
     };
     pools.set(key, pair);
   }
@@ -86,7 +91,7 @@ export function streamPoolFor(dest: HttpDestination): Dispatcher {
   return pairFor(dest).stream;
 }
 
-async function closePool(pool: Pool): Promise<void> {
+async function closePool(pool: H1Pool): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const graceful = pool.close().then(() => true, () => false);
   const expired = new Promise<boolean>((resolve) => {
@@ -119,7 +124,7 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * Map a failure thrown by undici (or a socket) to a ProxyError. A reset before the response head is
+ * Map a failure of the HTTP client (or a socket) to a ProxyError. A reset before the response head is
  * a connect failure (nothing reached the client yet); after it, the upstream cut its reply.
  */
 export function upstreamError(err: unknown, phase: FailurePhase, what: string): ProxyError {
@@ -127,12 +132,16 @@ export function upstreamError(err: unknown, phase: FailurePhase, what: string): 
   const code = errorCode(err);
   const cause = err instanceof Error ? err.message : String(err);
   switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case H1ErrorCode.ConnectTimeout:
       return new ProxyError(ErrorCode.UpstreamTimeout, `${what}: connect timed out`, { cause: code });
-    case 'UND_ERR_HEADERS_TIMEOUT':
+    case H1ErrorCode.HeadersTimeout:
       return new ProxyError(ErrorCode.UpstreamTimeout, `${what}: no response within the first-byte deadline`, { cause: code });
-    case 'UND_ERR_BODY_TIMEOUT':
+    case H1ErrorCode.BodyTimeout:
       return new ProxyError(ErrorCode.UpstreamTimeout, `${what}: upstream went silent inside a reply`, { cause: code });
+    case H1ErrorCode.InvalidHeader:
+      // Only a client's own header (2026 Mcp-* values) can be unsendable: configured ones are
+      // checked when the config loads, and what the upstream taught us is checked when learnt.
+      return new ProxyError(ErrorCode.InvalidRequest, `${what}: ${cause}`, { cause: code });
     default:
       break;
   }
@@ -161,8 +170,8 @@ export function configuredHeaders(dest: HttpDestination): Record<string, string>
 }
 
 /** Read and discard a body we do not forward, so the connection can be reused. */
-export function discard(body: { dump(opts?: { limit?: number }): Promise<unknown> }): void {
-  body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+export function discard(body: ResponseBody): void {
+  void body.dump({ limit: 64 * 1024 });
 }
 
 /**
@@ -172,17 +181,17 @@ export function discard(body: { dump(opts?: { limit?: number }): Promise<unknown
  * holds the request's AbortController while it runs, so the owner can abort it on close.
  */
 export async function postFrame(
-  url: string, pool: Dispatcher, headers: Record<string, string>, json: string,
+  path: string, pool: Dispatcher, headers: HeaderBlock | Record<string, string>, json: string,
   timeouts: Timeouts, inflight: Set<AbortController>, what: string,
 ): Promise<number> {
   const ac = new AbortController();
   inflight.add(ac);
   try {
-    let res: Dispatcher.ResponseData;
-    const send = (): Promise<Dispatcher.ResponseData> => request(url, {
-      dispatcher: pool, method: 'POST', headers, body: json, signal: ac.signal,
+    const send = (): ReturnType<typeof request> => request(pool, {
+      path, method: 'POST', headers, body: json, signal: ac.signal,
       headersTimeout: timeouts.firstByteMs, bodyTimeout: timeouts.idleMs,
     });
+    let res: Awaited<ReturnType<typeof request>>;
     const started = Date.now();
     try {
       res = await send().catch((err: unknown) => {

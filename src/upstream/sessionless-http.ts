@@ -13,10 +13,11 @@
  * like any stream.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
-import { configuredHeaders, poolFor } from './http-pool.js';
+import { HeaderBlock } from './h1/headers.js';
+import type { Dispatcher } from './h1/types.js';
+import { configuredHeaders, poolFor, upstreamError } from './http-pool.js';
 import { Exchange, type ExchangeHost } from './streamable-http-exchange.js';
 import { ToolListTap, type ToolSpecs, asksLaterPage } from './tool-list-tap.js';
 import type { ReplySink } from './types.js';
@@ -38,7 +39,9 @@ class OneShot implements ExchangeHost {
   constructor(
     readonly dest: HttpDestination,
     private readonly target: Target,
-    public postHeaders: Record<string, string>,
+    readonly postBlock: HeaderBlock,
+    /** The request's MCP-Protocol-Version (a resume GET repeats it). */
+    private readonly version: string | undefined,
     private readonly done: (h: OneShot) => void,
   ) {}
 
@@ -68,8 +71,7 @@ class OneShot implements ExchangeHost {
    */
   resumeHeaders(lastEventId: string): Record<string, string> {
     const h: Record<string, string> = { ...this.target.configured, accept: 'text/event-stream', 'last-event-id': lastEventId };
-    const v = this.postHeaders['mcp-protocol-version'];
-    if (v !== undefined) h['mcp-protocol-version'] = v;
+    if (this.version !== undefined) h['mcp-protocol-version'] = this.version;
     return h;
   }
 }
@@ -103,7 +105,14 @@ export class SessionlessHttp {
     if (method === 'tools/list' && learn !== undefined) {
       sink = new ToolListTap(sink, (tools) => learn(dest, tools, asksLaterPage(body)));
     }
-    const host = new OneShot(dest, target, post, (h) => this.live.delete(h));
+    let block: HeaderBlock;
+    try {
+      // Per request: the Mcp-* headers are the client's (validated here, before they go upstream).
+      block = HeaderBlock.from(post);
+    } catch (err) {
+      return sink.fail(upstreamError(err, 'head', 'POST'));
+    }
+    const host = new OneShot(dest, target, block, post['mcp-protocol-version'], (h) => this.live.delete(h));
     this.live.add(host);
     const ex = new Exchange(host, sink, false);
     host.ex = ex;

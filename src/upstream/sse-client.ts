@@ -4,16 +4,17 @@
  * POSTed to. The session lives exactly as long as that stream, so a drop is final: there is no
  * resumption in this protocol revision.
  */
-import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { withTrace } from '../observability/trace.js';
+import { request, type ResponseBody, type ResponseData } from './h1/request.js';
+import type { Dispatcher } from './h1/types.js';
 import { configuredHeaders, discard, mediaType, poolFor, postFrame, streamPoolFor, upstreamError } from './http-pool.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import type { ChannelHandlers, MessageChannel } from './types.js';
 
-type Body = Dispatcher.ResponseData['body'];
+type Body = ResponseBody;
 
 /** One SSE event larger than this ends the channel. */
 const MAX_EVENT_CHARS = 64 * 1024 * 1024;
@@ -29,6 +30,8 @@ export class SseClient implements MessageChannel {
   private readonly parser: SseParser;
   private state: State = 'idle';
   private endpoint: string | undefined;
+  /** The endpoint's path and query (same origin as the stream: acceptEndpoint checks). */
+  private endpointPath = '';
   private streamAc = new AbortController();
   private body: Body | undefined;
   private paused = false;
@@ -83,7 +86,7 @@ export class SseClient implements MessageChannel {
     }
     let status: number;
     try {
-      status = await postFrame(this.endpoint, this.pool, withTrace(this.postHeaders, trace), json, this.dest.timeouts, this.posts, 'POST message');
+      status = await postFrame(this.endpointPath, this.pool, withTrace(this.postHeaders, trace), json, this.dest.timeouts, this.posts, 'POST message');
     } catch (err) {
       throw this.state === 'open' ? err : new ProxyError(ErrorCode.UpstreamClosed, 'legacy SSE channel closed');
     }
@@ -126,10 +129,11 @@ export class SseClient implements MessageChannel {
   }
 
   private async openStream(): Promise<void> {
-    let res: Dispatcher.ResponseData;
+    let res: ResponseData;
     try {
-      res = await request(this.dest.url, {
-        dispatcher: this.streamPool,
+      const u = new URL(this.dest.url);
+      res = await request(this.streamPool, {
+        path: u.pathname + u.search,
         method: 'GET',
         headers: this.getHeaders,
         signal: this.streamAc.signal,
@@ -196,6 +200,7 @@ export class SseClient implements MessageChannel {
       return;
     }
     this.endpoint = url.href;
+    this.endpointPath = url.pathname + url.search;
     this.state = 'open';
     this.settleStart(null);
   }

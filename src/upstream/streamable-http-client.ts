@@ -7,17 +7,19 @@
  * `initialize`, to learn the negotiated protocol version that every later request must carry.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { request, type Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import { withTrace } from '../observability/trace.js';
+import { traceLines } from '../observability/trace.js';
+import { HeaderBlock } from './h1/headers.js';
+import { request, type ResponseBody, type ResponseData } from './h1/request.js';
+import type { Dispatcher } from './h1/types.js';
 import { configuredHeaders, discard, mediaType, poolFor, postFrame, streamPoolFor, upstreamError } from './http-pool.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
 import { Exchange, type ExchangeHost, MAX_REPLY_BYTES } from './streamable-http-exchange.js';
 import type { ExchangeClient, ExchangeHandlers, ReplySink } from './types.js';
 
-type Body = Dispatcher.ResponseData['body'];
+type Body = ResponseBody;
 
 export { MAX_REPLY_BYTES };
 /** close(): how long the DELETE may take before we give up on it. */
@@ -38,6 +40,11 @@ const QUICK_CLOSE_MS = 200;
 const QUICK_CLOSES_FREE = 3;
 
 const INITIALIZE_RE = /"method"\s*:\s*"initialize"/;
+/**
+ * What a session id or protocol version learnt from the upstream must look like to be sent back
+ * as a header (visible ASCII, as the spec requires of session ids): anything else is ignored.
+ */
+const HEADER_TOKEN = /^[\x21-\x7e]{1,256}$/;
 
 type State = 'open' | 'gone' | 'closing' | 'closed';
 
@@ -47,7 +54,10 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   readonly pool: Dispatcher;
   private readonly streamPool: Dispatcher;
   private readonly configured: Record<string, string>;
-  postHeaders: Record<string, string> = {};
+  /** The POST headers, rendered once per change (session id, protocol version). */
+  postBlock!: HeaderBlock;
+  /** Set when the configured headers cannot be sent: every request fails with it. */
+  private headerError: ProxyError | undefined;
   private getHeaders: Record<string, string> = {};
   sessionId: string | undefined;
   private protocolVersion: string | undefined;
@@ -91,8 +101,8 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   }
 
   request(json: string, sink: ReplySink, trace = ''): void {
-    if (this.state !== 'open') {
-      sink.fail(this.closedError());
+    if (this.state !== 'open' || this.headerError !== undefined) {
+      sink.fail(this.headerError ?? this.closedError());
       return;
     }
     const isInit = this.protocolVersion === undefined && INITIALIZE_RE.test(json);
@@ -103,9 +113,10 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
 
   async post(json: string, trace = ''): Promise<void> {
     if (this.state !== 'open') throw this.closedError();
+    if (this.headerError !== undefined) throw this.headerError;
     let status: number;
     try {
-      status = await postFrame(this.url, this.pool, withTrace(this.postHeaders, trace), json, this.dest.timeouts, this.posts, 'POST');
+      status = await postFrame(this.path, this.pool, this.postBlock.plus(traceLines(trace)), json, this.dest.timeouts, this.posts, 'POST');
     } catch (err) {
       throw this.state === 'open' ? err : this.closedError();
     }
@@ -156,7 +167,7 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   learnSession(headers: IncomingHttpHeaders): void {
     const raw = headers['mcp-session-id'];
     const id = Array.isArray(raw) ? raw[0] : raw;
-    if (id !== undefined && id !== this.sessionId) {
+    if (id !== undefined && id !== this.sessionId && HEADER_TOKEN.test(id)) {
       this.sessionId = id;
       this.buildHeaders();
     }
@@ -170,7 +181,7 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     } catch {
       return; // not ours to judge: the body is forwarded untouched either way
     }
-    if (typeof version === 'string' && version.length > 0) {
+    if (typeof version === 'string' && HEADER_TOKEN.test(version)) {
       this.protocolVersion = version;
       this.buildHeaders();
     }
@@ -206,13 +217,18 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     const session: Record<string, string> = {};
     if (this.sessionId !== undefined) session['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion !== undefined) session['mcp-protocol-version'] = this.protocolVersion;
-    this.postHeaders = {
-      ...this.configured,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...session,
-    };
     this.getHeaders = { ...this.configured, accept: 'text/event-stream', ...session };
+    try {
+      this.postBlock = HeaderBlock.from({
+        ...this.configured,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...session,
+      });
+    } catch (err) {
+      this.postBlock = HeaderBlock.from({});
+      this.headerError = upstreamError(err, 'head', 'POST');
+    }
   }
 
   private closedError(): ProxyError {
@@ -231,10 +247,10 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     const ac = new AbortController();
     this.gsAc = ac;
     const headers = this.gsLastEventId ? { ...this.getHeaders, 'last-event-id': this.gsLastEventId } : this.getHeaders;
-    let res: Dispatcher.ResponseData;
+    let res: ResponseData;
     try {
-      res = await request(this.url, {
-        dispatcher: this.streamPool,
+      res = await request(this.streamPool, {
+        path: this.path,
         method: 'GET',
         headers,
         signal: ac.signal,
@@ -365,8 +381,8 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     const headers: Record<string, string> = { ...this.getHeaders };
     delete headers.accept;
     try {
-      const res = await request(this.url, {
-        dispatcher: this.pool,
+      const res = await request(this.pool, {
+        path: this.path,
         method: 'DELETE',
         headers,
         signal: ac.signal,

@@ -1,14 +1,15 @@
 /**
- * One POSTed request to a Streamable HTTP upstream and its reply, as an undici dispatch handler.
+ * One POSTed request to a Streamable HTTP upstream and its reply, as a dispatch handler (h1/types.ts).
  * The client (streamable-http-client.ts) owns the session (id, protocol version, GET stream,
  * DELETE); an Exchange owns exactly one request: its head, its JSON body or SSE events, its
  * backpressure (credit from the ReplySink pauses the socket) and its deadlines.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { HttpDestination } from '../config/types.js';
 import { ErrorCode, ProxyError } from '../errors.js';
-import { withTrace } from '../observability/trace.js';
+import { traceLines, withTrace } from '../observability/trace.js';
+import type { HeaderBlock } from './h1/headers.js';
+import type { DispatchController, DispatchHandler, Dispatcher } from './h1/types.js';
 import { isStaleConnection, mediaType, upstreamError } from './http-pool.js';
 import { MsgKind, idKey, parseEnvelope } from './jsonrpc-envelope.js';
 import { createSseParser, type SseEvent, type SseParser } from './sse-parser.js';
@@ -20,12 +21,13 @@ export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 /** What an in-flight exchange needs from its client. */
 export interface ExchangeHost {
   readonly url: string;
-  /** The URL's path and query, for undici's dispatch(). */
+  /** The URL's path and query, for dispatch(). */
   readonly path: string;
   readonly pool: Dispatcher;
   readonly dest: HttpDestination;
   readonly sessionId: string | undefined;
-  postHeaders: Record<string, string>;
+  /** The POST headers, rendered once per session change. */
+  readonly postBlock: HeaderBlock;
   learnSession(headers: IncomingHttpHeaders): void;
   learnVersion(json: string): void;
   sessionGone(): ProxyError;
@@ -86,15 +88,15 @@ function isJsonRpcError(text: string): boolean {
 const DISCARD_LIMIT = 64 * 1024;
 
 /**
- * One POSTed request and its reply, driven by undici's dispatch handler interface: no Readable,
- * AbortSignal, async iterator or promise per request (the `request()` API builds all four, and the
+ * One POSTed request and its reply, driven by the dispatch handler interface: no Readable,
+ * AbortSignal, async iterator or promise per request (a `request()` API builds all four, and the
  * profile of a loaded worker showed them as a large share of its time).
  */
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements DispatchHandler {
   private done = false;
   private mode = Mode.Head;
-  private controller: Dispatcher.DispatchController | undefined;
-  /** Set before undici handed us a controller (the request is still queued in the pool). */
+  private controller: DispatchController | undefined;
+  /** Set before the pool handed us a controller (the request is still queued in the pool). */
   private abortReason: Error | undefined;
   private first: Buffer | undefined;
   private chunks: Buffer[] | undefined;
@@ -119,7 +121,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private resumed = false;
   private resumeTimer: NodeJS.Timeout | undefined;
   private errorStatus = 0;
-  /** When undici started writing the request (for the stale-connection retry). */
+  /** When the pool started writing the request (for the stale-connection retry). */
   private sentAt = 0;
   private retried = false;
 
@@ -140,7 +142,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       host.pool.dispatch({
         path: host.path,
         method: 'POST',
-        headers: withTrace(host.postHeaders, this.trace),
+        headers: host.postBlock.plus(traceLines(this.trace)),
         body: json,
         headersTimeout: host.dest.timeouts.firstByteMs,
         bodyTimeout: host.dest.timeouts.idleMs,
@@ -155,15 +157,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.fail(err);
   }
 
-  // ---- Dispatcher.DispatchHandler ----
+  // ---- DispatchHandler ----
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: DispatchController): void {
     this.controller = controller;
     this.sentAt = Date.now();
     if (this.abortReason !== undefined) controller.abort(this.abortReason);
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(_c: DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.done || this.sink.closed) return this.abandon();
     if (this.resuming) return this.resumeStarted(status, headers);
     if (status === 200) {
@@ -194,7 +196,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_c: DispatchController, chunk: Buffer): void {
     switch (this.mode) {
       case Mode.Json:
         if (this.done) return;
@@ -203,7 +205,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
           this.fail(new ProxyError(ErrorCode.UpstreamProtocol, 'upstream reply too large', { size: this.size }));
           return;
         }
-        // undici hands each chunk over for good (the request() API queues them the same way).
+        // The pool hands each chunk over for good (a view of the socket's own read buffer).
         if (this.first === undefined) this.first = chunk;
         else (this.chunks ??= [this.first]).push(chunk);
         return;
@@ -237,7 +239,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.mode === Mode.Stream) return this.endStream();
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_c: DispatchController, err: Error): void {
     // A resumable stream cut mid-way (or a resume GET that failed) is tried again, bounded.
     if ((this.mode === Mode.Stream || this.resuming) && this.resumable()) return this.scheduleResume(true);
     if (this.mode === Mode.Head && !this.resuming && !this.retried && !this.done && !this.sink.closed
@@ -427,7 +429,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.host.release(this);
   }
 
-  /** Stop the upstream request: at once if undici started it, else as soon as it does. */
+  /** Stop the upstream request: at once if the pool started it, else as soon as it does. */
   private stop(reason: Error): void {
     const c = this.controller;
     if (c === undefined) this.abortReason ??= reason;

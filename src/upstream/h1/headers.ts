@@ -1,0 +1,55 @@
+/**
+ * Request headers rendered once into their wire form. A session's POST headers change only when
+ * it learns its session id or protocol version, so they are validated and rendered then, not per
+ * request; a request adds only its own lines (the trace) to the block.
+ */
+import { H1Error, H1ErrorCode } from './errors.js';
+
+/** RFC 9110 token characters. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * Field values: visible ASCII, space and tab; never CR, LF or NUL (no header injection). obs-text
+ * (bytes 0x80-0xff) is refused too, so a head is ASCII and goes out in one write with its body.
+ */
+const VALUE = /^[\t\x20-\x7e]*$/;
+/** Framing is the client's own business: a caller must not set these. */
+const RESERVED = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te']);
+
+export class HeaderBlock {
+  private constructor(
+    /** `name: value\r\n` lines. */
+    readonly text: string,
+    /** The block sets `host` itself (the client adds the URL's otherwise). */
+    readonly hasHost: boolean,
+  ) {}
+
+  /** Validate and render `headers`; throws H1Error for a name or value that cannot be sent. */
+  static from(headers: Readonly<Record<string, string>>): HeaderBlock {
+    let text = '';
+    let hasHost = false;
+    for (const name of Object.keys(headers)) {
+      const value = headers[name] as string;
+      checkHeader(name, value);
+      if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
+      text += `${name}: ${value}\r\n`;
+    }
+    return new HeaderBlock(text, hasHost);
+  }
+
+  /** This block plus already-validated lines (see `line`). */
+  plus(lines: string): HeaderBlock {
+    return lines.length === 0 ? this : new HeaderBlock(this.text + lines, this.hasHost);
+  }
+}
+
+/** One validated `name: value\r\n` line. */
+export function line(name: string, value: string): string {
+  checkHeader(name, value);
+  return `${name}: ${value}\r\n`;
+}
+
+function checkHeader(name: string, value: string): void {
+  if (!TOKEN.test(name)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid header name '${name.slice(0, 64)}'`);
+  if (RESERVED.has(name.toLowerCase())) throw new H1Error(H1ErrorCode.InvalidHeader, `header '${name}' is set by the HTTP client`);
+  if (!VALUE.test(value)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid value for header '${name}'`);
+}
