@@ -44,6 +44,11 @@ const NODE = process.execPath;
 const FAST_UPSTREAM = join(ROOT, 'dist', 'examples', 'fast-upstream.js');
 const FAST_UPSTREAM_2026 = join(ROOT, 'dist', 'bench', 'loadtest', 'fast-upstream-2026.js');
 const MITHRIL_CLI = join(ROOT, 'dist', 'src', 'cli.js');
+/**
+ * The node flags the proxy ships with (package.json "start", systemd/mithril-proxy.service): the
+ * targets run as operators run them.
+ */
+const SHIPPED_FLAGS = ['--max-semi-space-size=4'];
 const PRELOAD = join(ROOT, 'dist', 'bench', 'loadtest', 'loopback-preload.js');
 const THREAD_NAMES = join(ROOT, 'dist', 'bench', 'loadtest', 'thread-names.js');
 const POST_COUNTER = join(ROOT, 'dist', 'bench', 'loadtest', 'post-counter.js');
@@ -190,7 +195,7 @@ async function startMithril(key: string, run: number, workers: number, destinati
   );
   const base = `http://127.0.0.1:${port}`;
   // thread-names.js names each session worker's OS thread, so per-thread CPU can tell them apart.
-  const flags = ['--import', THREAD_NAMES, ...extraArgs];
+  const flags = ['--import', THREAD_NAMES, ...SHIPPED_FLAGS, ...extraArgs];
   let env: NodeJS.ProcessEnv | undefined;
   if (args['count-posts']) {
     postsDir = join(workDir, `posts-${key}-run${run}`);

@@ -45,7 +45,7 @@ if [ "${TARGET:-mithril}" = haproxy ]; then
   URL="http://127.0.0.1:$PORT/mcp"
 else
 # --perf-basic-prof: V8 writes /tmp/perf-PID.map so perf can name JIT-compiled JS functions.
-node --perf-basic-prof --import ./dist/bench/loadtest/thread-names.js dist/src/cli.js serve --config "$OUT/mithril.yml" \
+node --perf-basic-prof --max-semi-space-size=4 --import ./dist/bench/loadtest/thread-names.js dist/src/cli.js serve --config "$OUT/mithril.yml" \
   > "$OUT/mithril.log" 2>&1 & MP=$!; PIDS+=($MP)
 wait_line "$OUT/mithril.log" 'listening' > /dev/null
 URL="http://127.0.0.1:$PORT/fast/mcp"

@@ -12,6 +12,14 @@ import type { SessionTable } from './session-table.js';
 
 const WORKER_URL = new URL('../../workers/session-worker.js', import.meta.url);
 const RESTART_BACKOFF_MS = [100, 500, 2000, 5000];
+/**
+ * Each worker's young generation (V8 new space, ≈ 3 × its semi-space), in MiB. V8's default lets
+ * a busy worker's nursery grow to 48 MiB that stays resident after the load; measured in
+ * bench/RESULTS.md (issue 13): 12 MiB took the 1-worker proxy's RSS after load from 144 to 127 MiB
+ * (with the main thread's --max-semi-space-size=4, see package.json "start", to 112) at no
+ * measurable CPU cost; 6 MiB cost CPU.
+ */
+const WORKER_YOUNG_GENERATION_MB = 12;
 
 export interface SupervisorHooks {
   message(worker: number, msg: ToMainMsg): void;
@@ -164,7 +172,11 @@ export class Supervisor {
   private spawn(index: number): Promise<void> {
     const slot = this.slots[index]!;
     const init: WorkerInit = { index, config: this.config, requestStateKey: this.hooks.requestStateKey };
-    const worker = new Worker(WORKER_URL, { workerData: init, name: `mithril-worker-${index}` });
+    const worker = new Worker(WORKER_URL, {
+      workerData: init,
+      name: `mithril-worker-${index}`,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     slot.worker = worker;
     slot.outbox = new Outbox<ToWorkerMsg>(worker, encodeToWorker);
     slot.ready = false;
