@@ -38,6 +38,13 @@ const STREAM_STABLE_MS = 30_000;
  */
 const QUICK_CLOSE_MS = 200;
 const QUICK_CLOSES_FREE = 3;
+/**
+ * How long requests wait for the first GET stream to be answered. A server that has no standalone
+ * stream yet drops what it would send on it (the TypeScript SDK does, without an event store), so a
+ * tool that samples or elicits on that stream right after initialize lost its request and the call
+ * hung. A server that delays its GET head longer than this is not waited for.
+ */
+export const SERVER_STREAM_HOLD_MS = 1_000;
 
 const INITIALIZE_RE = /"method"\s*:\s*"initialize"/;
 /**
@@ -85,6 +92,8 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   private gsQuickCloses = 0;
   private gsOpenedAt = 0;
   private gsTimer: NodeJS.Timeout | undefined;
+  /** While the first GET stream connects: what waits for it (see SERVER_STREAM_HOLD_MS). */
+  private gsHold: Array<() => void> | undefined;
 
   constructor(
     readonly dest: HttpDestination,
@@ -105,6 +114,10 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
       sink.fail(this.headerError ?? this.closedError());
       return;
     }
+    if (this.gsHold !== undefined) {
+      this.gsHold.push(() => this.request(json, sink, trace));
+      return;
+    }
     const isInit = this.protocolVersion === undefined && INITIALIZE_RE.test(json);
     const ex = new Exchange(this, sink, isInit, trace);
     this.exchanges.add(ex);
@@ -114,6 +127,11 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   async post(json: string, trace = ''): Promise<void> {
     if (this.state !== 'open') throw this.closedError();
     if (this.headerError !== undefined) throw this.headerError;
+    const hold = this.gsHold;
+    if (hold !== undefined) {
+      await new Promise<void>((resolve) => hold.push(resolve));
+      if (this.state !== 'open') throw this.closedError();
+    }
     let status: number;
     try {
       status = await postFrame(this.path, this.pool, this.postBlock.plus(traceLines(trace)), json, this.dest.timeouts, this.posts, 'POST');
@@ -138,7 +156,22 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
       },
       { maxBufferChars: MAX_REPLY_BYTES, onOverflow: () => this.gsBody?.destroy(new ProxyError(ErrorCode.UpstreamProtocol, 'server stream event too large')) },
     );
-    await this.connectServerStream(true);
+    // Requests wait (bounded) until the server has the stream, bounded by the acceptor's
+    // per-session in-flight slots in number.
+    const hold: Array<() => void> = [];
+    this.gsHold = hold;
+    const release = (): void => {
+      if (this.gsHold !== hold) return;
+      this.gsHold = undefined;
+      clearTimeout(timer);
+      for (const run of hold) run();
+    };
+    const timer = setTimeout(release, SERVER_STREAM_HOLD_MS);
+    try {
+      await this.connectServerStream(true);
+    } finally {
+      release();
+    }
   }
 
   pauseServerStream(): void {

@@ -132,7 +132,13 @@ async function shut(server: Server): Promise<void> {
 }
 
 /** `port`: listen there instead of a free port (a test restarting an upstream at the same URL). */
-export async function startStreamableUpstream(opts: { enableJsonResponse: boolean; build?: () => McpServer | SdkServer; port?: number }): Promise<SdkUpstream> {
+export async function startStreamableUpstream(opts: {
+  enableJsonResponse: boolean;
+  build?: () => McpServer | SdkServer;
+  port?: number;
+  /** Answer each GET (the standalone stream) only after this long, as a slow server would. */
+  getDelayMs?: number;
+}): Promise<SdkUpstream> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const seen: SeenRequest[] = [];
   const closedSessions: string[] = [];
@@ -146,6 +152,7 @@ export async function startStreamableUpstream(opts: { enableJsonResponse: boolea
           res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"unknown session"}');
           return;
         }
+        if (req.method === 'GET' && opts.getDelayMs !== undefined) await new Promise((r) => setTimeout(r, opts.getDelayMs));
         await t.handleRequest(req, res);
         return;
       }
