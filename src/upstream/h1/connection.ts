@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { H1Error, H1ErrorCode } from './errors.js';
-import { HeaderBlock } from './headers.js';
+import type { HeaderBlock } from './headers.js';
 import { ResponseParser, type ResponseListener } from './parser.js';
 import type { DispatchController, DispatchHandler, DispatchOptions } from './types.js';
 
@@ -118,7 +118,7 @@ export class H1Connection implements ResponseListener {
     this.keepAliveHint = undefined;
     this.parser.reset();
     const o = r.opts;
-    const block = o.headers instanceof HeaderBlock ? o.headers : HeaderBlock.from(o.headers);
+    const block = o.headers as HeaderBlock; // rendered by the pool's dispatch
     let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
     if (!block.hasHost) head += `host: ${this.hostHeader}\r\n`;
     head += block.text;

@@ -29,9 +29,16 @@ export interface ResponseListener {
 const enum State {
   Head,
   Length,
+  /** Hex digits of a chunk size. */
   ChunkSize,
+  /** A chunk extension (";name=value"), skipped up to its CR. */
+  ChunkExt,
+  /** The LF ending a chunk-size line. */
+  ChunkSizeLF,
   ChunkData,
-  ChunkDataEnd,
+  /** The CR LF after a chunk's data. */
+  ChunkDataCR,
+  ChunkDataLF,
   Trailers,
   UntilClose,
   Done,
@@ -46,6 +53,9 @@ export class ResponseParser {
   /** Bytes of an unfinished head or line, kept across reads. */
   private partial: Buffer | undefined;
   private remaining = 0;
+  /** Hex digits read of the current chunk size; bytes of its extension. */
+  private digits = 0;
+  private extBytes = 0;
   /** After onEnd: bytes that arrived beyond the response (a server must not send them). */
   extra = false;
 
@@ -56,6 +66,7 @@ export class ResponseParser {
     this.state = State.Head;
     this.partial = undefined;
     this.remaining = 0;
+    this.digits = 0;
     this.extra = false;
   }
 
@@ -109,11 +120,41 @@ export class ResponseParser {
           if (this.state === State.Done) this.l.onEnd();
           break;
         }
+        // Chunk framing is read byte by byte (no strings, no regex): on an event stream every
+        // event is its own chunk, so this runs per event.
         case State.ChunkSize: {
-          const line = this.line(buf, at);
-          if (line === undefined) return;
-          at = line.next;
-          this.remaining = chunkSize(line.text);
+          const c = buf[at++] as number;
+          const d = hexValue(c);
+          if (d >= 0) {
+            if (++this.digits > 12) throw new H1Error(H1ErrorCode.Parse, 'invalid chunk size');
+            this.remaining = this.remaining * 16 + d;
+          } else if (this.digits === 0) {
+            throw new H1Error(H1ErrorCode.Parse, 'invalid chunk size');
+          } else if (c === 0x0d) {
+            this.state = State.ChunkSizeLF;
+          } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
+            this.state = State.ChunkExt;
+            this.extBytes = 0;
+          } else {
+            throw new H1Error(H1ErrorCode.Parse, 'invalid chunk size');
+          }
+          break;
+        }
+        case State.ChunkExt: {
+          const cr = buf.indexOf(0x0d, at);
+          const end = cr < 0 ? n : cr;
+          this.extBytes += end - at;
+          if (this.extBytes > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'chunk extension too long');
+          at = end;
+          if (cr >= 0) {
+            at++;
+            this.state = State.ChunkSizeLF;
+          }
+          break;
+        }
+        case State.ChunkSizeLF: {
+          if (buf[at++] !== 0x0a) throw new H1Error(H1ErrorCode.Parse, 'chunk size line not ended by CRLF');
+          this.digits = 0;
           this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
           break;
         }
@@ -122,15 +163,17 @@ export class ResponseParser {
           this.remaining -= take;
           const chunk = buf.subarray(at, at + take);
           at += take;
-          if (this.remaining === 0) this.state = State.ChunkDataEnd;
+          if (this.remaining === 0) this.state = State.ChunkDataCR;
           this.l.onBody(chunk);
           break;
         }
-        case State.ChunkDataEnd: {
-          const line = this.line(buf, at);
-          if (line === undefined) return;
-          if (line.text.length !== 0) throw new H1Error(H1ErrorCode.Parse, 'chunk data not followed by CRLF');
-          at = line.next;
+        case State.ChunkDataCR: {
+          if (buf[at++] !== 0x0d) throw new H1Error(H1ErrorCode.Parse, 'chunk data not followed by CRLF');
+          this.state = State.ChunkDataLF;
+          break;
+        }
+        case State.ChunkDataLF: {
+          if (buf[at++] !== 0x0a) throw new H1Error(H1ErrorCode.Parse, 'chunk data not followed by CRLF');
           this.state = State.ChunkSize;
           break;
         }
@@ -286,10 +329,10 @@ function contentLength(v: string | string[]): number {
   return len;
 }
 
-/** The size of a chunk-size line "1a3;ext=v" (hex, extensions ignored). */
-function chunkSize(line: string): number {
-  const semi = line.indexOf(';');
-  const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
-  if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new H1Error(H1ErrorCode.Parse, 'invalid chunk size');
-  return parseInt(hex, 16);
+/** The value of a hex digit byte, or -1. */
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20; // ASCII lower case
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
 }

@@ -9,6 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { isIP } from 'node:net';
 import { H1Connection, H1Request, type ConnectionOwner } from './connection.js';
 import { H1Error, H1ErrorCode } from './errors.js';
+import { HeaderBlock } from './headers.js';
 import type { DispatchHandler, DispatchOptions, Dispatcher } from './types.js';
 
 export interface PoolOptions {
@@ -63,6 +64,16 @@ export class H1Pool implements Dispatcher, ConnectionOwner {
     if (!PATH.test(opts.path)) {
       r.fail(new H1Error(H1ErrorCode.InvalidHeader, 'invalid request path'));
       return false;
+    }
+    if (!(opts.headers instanceof HeaderBlock)) {
+      // Rendered (and checked) here, before a connection is taken: a refused header fails only
+      // its own request, through the handler like every other failure.
+      try {
+        r.opts.headers = HeaderBlock.from(opts.headers);
+      } catch (err) {
+        r.fail(err as Error);
+        return false;
+      }
     }
     const c = this.free.pop();
     if (c !== undefined) {
