@@ -42,6 +42,8 @@ describe('h1 parser', () => {
     assert.deepEqual([ref.status, ref.body, ref.ends, ref.keepAlive], [200, 'hello0123456789', 1, true]);
     assert.deepEqual(ref.headers['set-cookie'], ['a', 'b']);
     assert.equal(ref.headers['x-pad'], 'v');
+    const bareLf = parseAll([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nA: b\n\n')]);
+    assert.deepEqual([bareLf.body, bareLf.ends], ['x', 1]);
     for (let i = 1; i < whole.length; i++) assert.deepEqual(parseAll([whole.subarray(0, i), whole.subarray(i)]), ref, `split at ${i}`);
     fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: whole.length - 1 }), { maxLength: 8 }), (cuts) => {
       const at = [...new Set(cuts)].sort((a, b) => a - b);
@@ -79,6 +81,7 @@ describe('h1 parser', () => {
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX',
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1234567890abc\r\n',
       `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(70_000)}`,
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: ${'a'.repeat(5000)}\r\n\r\n`,
     ];
     for (const text of bad) {
       assert.throws(() => parseAll([Buffer.from(text)]), (e: { code?: string }) => e.code === H1ErrorCode.Parse, text.slice(0, 60));

@@ -14,7 +14,7 @@ import { H1Error, H1ErrorCode } from './errors.js';
 
 /** The most bytes a response head (status line + headers) may take. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-/** The most bytes of a chunk-size line (hex size and extensions) or of one trailer line. */
+/** The most bytes of a chunk extension or of one trailer line. */
 const MAX_LINE_BYTES = 4 * 1024;
 
 export interface ResponseListener {
@@ -44,18 +44,19 @@ const enum State {
   Done,
 }
 
-const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** One response on one connection at a time; `reset` before the next request's response. */
 export class ResponseParser {
   private state = State.Done;
-  /** Bytes of an unfinished head or line, kept across reads. */
+  /** Bytes of an unfinished head, kept across reads. */
   private partial: Buffer | undefined;
   private remaining = 0;
-  /** Hex digits read of the current chunk size; bytes of its extension. */
+  /** Hex digits read of the current chunk size. */
   private digits = 0;
-  private extBytes = 0;
+  /** Bytes read of the current chunk extension or trailer line; whether the last was a CR. */
+  private lineBytes = 0;
+  private lastCR = false;
   /** After onEnd: bytes that arrived beyond the response (a server must not send them). */
   extra = false;
 
@@ -110,16 +111,10 @@ export class ResponseParser {
           at = end;
           break;
         }
-        case State.Length: {
-          const take = Math.min(this.remaining, n - at);
-          this.remaining -= take;
-          const chunk = buf.subarray(at, at + take);
-          at += take;
-          if (this.remaining === 0) this.state = State.Done;
-          this.l.onBody(chunk);
-          if (this.state === State.Done) this.l.onEnd();
+        case State.Length:
+          at = this.body(buf, at, State.Done);
+          if (this.remaining === 0) this.l.onEnd();
           break;
-        }
         // Chunk framing is read byte by byte (no strings, no regex): on an event stream every
         // event is its own chunk, so this runs per event.
         case State.ChunkSize: {
@@ -134,7 +129,7 @@ export class ResponseParser {
             this.state = State.ChunkSizeLF;
           } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
             this.state = State.ChunkExt;
-            this.extBytes = 0;
+            this.lineBytes = 0;
           } else {
             throw new H1Error(H1ErrorCode.Parse, 'invalid chunk size');
           }
@@ -143,8 +138,8 @@ export class ResponseParser {
         case State.ChunkExt: {
           const cr = buf.indexOf(0x0d, at);
           const end = cr < 0 ? n : cr;
-          this.extBytes += end - at;
-          if (this.extBytes > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'chunk extension too long');
+          this.lineBytes += end - at;
+          if (this.lineBytes > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'chunk extension too long');
           at = end;
           if (cr >= 0) {
             at++;
@@ -155,18 +150,13 @@ export class ResponseParser {
         case State.ChunkSizeLF: {
           if (buf[at++] !== 0x0a) throw new H1Error(H1ErrorCode.Parse, 'chunk size line not ended by CRLF');
           this.digits = 0;
+          this.lineBytes = 0;
           this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
           break;
         }
-        case State.ChunkData: {
-          const take = Math.min(this.remaining, n - at);
-          this.remaining -= take;
-          const chunk = buf.subarray(at, at + take);
-          at += take;
-          if (this.remaining === 0) this.state = State.ChunkDataCR;
-          this.l.onBody(chunk);
+        case State.ChunkData:
+          at = this.body(buf, at, State.ChunkDataCR);
           break;
-        }
         case State.ChunkDataCR: {
           if (buf[at++] !== 0x0d) throw new H1Error(H1ErrorCode.Parse, 'chunk data not followed by CRLF');
           this.state = State.ChunkDataLF;
@@ -178,10 +168,19 @@ export class ResponseParser {
           break;
         }
         case State.Trailers: {
-          const line = this.line(buf, at);
-          if (line === undefined) return;
-          at = line.next;
-          if (line.text.length === 0) {
+          // Trailer fields are skipped (the proxy has no use for them), a line at a time up to
+          // its LF; the empty line (CR LF, or a bare LF: RFC 9112 §2.2) ends the response.
+          const lf = buf.indexOf(0x0a, at);
+          const end = lf < 0 ? n : lf;
+          if (end > at) this.lastCR = buf[end - 1] === 0x0d;
+          this.lineBytes += end - at;
+          if (this.lineBytes > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'trailer line too long');
+          at = end;
+          if (lf < 0) break;
+          at++;
+          const empty = this.lineBytes === 0 || (this.lineBytes === 1 && this.lastCR);
+          this.lineBytes = 0;
+          if (empty) {
             this.state = State.Done;
             this.l.onEnd();
           }
@@ -195,6 +194,18 @@ export class ResponseParser {
           return;
       }
     }
+  }
+
+  /**
+   * Hand on the next of the `remaining` body bytes that `buf` holds from `at`, as one view;
+   * `then` is the state once they are all read. Returns where parsing goes on.
+   */
+  private body(buf: Buffer, at: number, then: State): number {
+    const take = Math.min(this.remaining, buf.length - at);
+    this.remaining -= take;
+    if (this.remaining === 0) this.state = then;
+    this.l.onBody(buf.subarray(at, at + take));
+    return at + take;
   }
 
   /** Collect the head; returns where the body starts, or -1 when more bytes are needed. */
@@ -222,32 +233,6 @@ export class ResponseParser {
     if (data.length > MAX_HEAD_BYTES) throw new H1Error(H1ErrorCode.Parse, `response head over ${MAX_HEAD_BYTES} bytes`);
     this.partial = Buffer.from(data); // a copy: the socket's buffer is not ours to pin
     return -1;
-  }
-
-  /** A CRLF-terminated line at `at` (joined with earlier bytes), or undefined when incomplete. */
-  private line(buf: Buffer, at: number): { text: string; next: number } | undefined {
-    const end = buf.indexOf(CRLF, at);
-    if (this.partial !== undefined) {
-      // The line began in an earlier read; a CR may end that read and its LF start this one.
-      const joined = Buffer.concat([this.partial, buf.subarray(at, end < 0 ? buf.length : end + 2)]);
-      const e = joined.indexOf(CRLF);
-      if (e < 0) {
-        if (joined.length > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'chunk or trailer line too long');
-        this.partial = joined;
-        return undefined;
-      }
-      this.partial = undefined;
-      // Bytes of `buf` the line used: everything up to the end of its CRLF in `joined`.
-      const used = e + 2 - (joined.length - (end < 0 ? buf.length - at : end + 2 - at));
-      return { text: joined.toString('latin1', 0, e), next: at + used };
-    }
-    if (end < 0) {
-      if (buf.length - at > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'chunk or trailer line too long');
-      this.partial = Buffer.from(buf.subarray(at));
-      return undefined;
-    }
-    if (end - at > MAX_LINE_BYTES) throw new H1Error(H1ErrorCode.Parse, 'chunk or trailer line too long');
-    return { text: buf.toString('latin1', at, end), next: end + 2 };
   }
 
   /** Parse a complete head (without its final CRLF CRLF) and choose the body's framing. */
