@@ -255,6 +255,27 @@ describe('h1 pool on real sockets', () => {
     await pool.destroy();
   });
 
+  test('abort inside onResponseData: the rest of that socket read is dropped, one error, the pool goes on', async () => {
+    const srv = await rawServer((s, req, n) => s.write(req.includes('/two')
+      ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n'
+      : ok(`r${n}`)));
+    const pool = new H1Pool(`http://127.0.0.1:${srv.port}`, OPTS);
+    let errors = 0;
+    const calls: string[] = [];
+    const o = await new Promise<Outcome>((resolve) => {
+      const out: Outcome = { body: '' };
+      pool.dispatch({ path: '/two', method: 'GET', headers: {}, headersTimeout: 2000, bodyTimeout: 2000 }, {
+        onResponseData: (c, chunk) => { calls.push('data'); out.body += chunk.toString(); c.abort(Object.assign(new Error('enough'), { code: 'TEST_ENOUGH' })); },
+        onResponseEnd: () => { calls.push('end'); resolve(out); },
+        onResponseError: (_c, err) => { calls.push('error'); errors++; resolve({ ...out, err }); },
+      });
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([o.body, o.err?.code, errors, calls], ['abc', 'TEST_ENOUGH', 1, ['data', 'error']]);
+    assert.equal((await send(pool)).body, 'r2');
+    await pool.destroy();
+  });
+
   test('request(): dump() drains a body so its connection is reused; an aborted signal rejects', async () => {
     const srv = await rawServer((s, _r, n) => s.write(ok('x'.repeat(1000) + n)));
     const pool = new H1Pool(`http://127.0.0.1:${srv.port}`, OPTS);

@@ -43,6 +43,8 @@ export class H1Request implements DispatchController {
 
   constructor(
     readonly opts: DispatchOptions,
+    /** `opts.headers` rendered (the pool does it before the request takes a connection). */
+    readonly headers: HeaderBlock,
     readonly handler: DispatchHandler,
     /** Called when the request is aborted while still queued in the pool. */
     private readonly unqueue: (r: H1Request) => void,
@@ -105,10 +107,6 @@ export class H1Connection implements ResponseListener {
     socket.on('close', () => this.onClose(undefined));
   }
 
-  get busy(): boolean {
-    return this.req !== undefined;
-  }
-
   /** Write `r` on this (idle) connection. */
   send(r: H1Request): void {
     this.req = r;
@@ -118,7 +116,7 @@ export class H1Connection implements ResponseListener {
     this.keepAliveHint = undefined;
     this.parser.reset();
     const o = r.opts;
-    const block = o.headers as HeaderBlock; // rendered by the pool's dispatch
+    const block = r.headers;
     let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
     if (!block.hasHost) head += `host: ${this.hostHeader}\r\n`;
     head += block.text;
@@ -170,9 +168,13 @@ export class H1Connection implements ResponseListener {
   }
 
   // ---- ResponseListener ----
+  // A handler may abort its request inside onResponseData; the connection is closed then, but
+  // the parser goes on through the rest of that socket read: with no request, its events are
+  // dropped.
 
   onHead(status: number, headers: IncomingHttpHeaders, keepAlive: boolean): void {
-    const r = this.req as H1Request;
+    const r = this.req;
+    if (r === undefined) return;
     this.headSeen = true;
     this.keepAlive = keepAlive;
     this.keepAliveHint = headers['keep-alive'];
@@ -182,14 +184,15 @@ export class H1Connection implements ResponseListener {
   }
 
   onBody(chunk: Buffer): void {
-    const r = this.req as H1Request;
-    if (r.done) return;
+    const r = this.req;
+    if (r === undefined || r.done) return;
     if (this.timerKind === Timer.Body) this.deadline = Date.now() + r.opts.bodyTimeout;
     r.handler.onResponseData?.(r, chunk);
   }
 
   onEnd(): void {
-    const r = this.req as H1Request;
+    const r = this.req;
+    if (r === undefined) return;
     this.req = undefined;
     r.conn = undefined;
     this.setTimer(Timer.None, 0);

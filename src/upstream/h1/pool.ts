@@ -27,6 +27,7 @@ export interface PoolOptions {
 
 /** Request paths: printable ASCII without spaces (the URL parser has encoded everything else). */
 const PATH = /^\/[\x21-\x7e]*$/;
+const NO_HEADERS = HeaderBlock.from({});
 
 export class H1Pool implements Dispatcher, ConnectionOwner {
   private readonly host: string;
@@ -56,24 +57,27 @@ export class H1Pool implements Dispatcher, ConnectionOwner {
   }
 
   dispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
-    const r = new H1Request(opts, handler, this.unqueue);
+    let refused: Error | undefined;
+    let block = NO_HEADERS;
     if (this.closing !== undefined || this.destroyed) {
-      r.fail(new H1Error(H1ErrorCode.PoolClosed, 'the upstream connection pool is closed'));
-      return false;
-    }
-    if (!PATH.test(opts.path)) {
-      r.fail(new H1Error(H1ErrorCode.InvalidHeader, 'invalid request path'));
-      return false;
-    }
-    if (!(opts.headers instanceof HeaderBlock)) {
+      refused = new H1Error(H1ErrorCode.PoolClosed, 'the upstream connection pool is closed');
+    } else if (!PATH.test(opts.path)) {
+      refused = new H1Error(H1ErrorCode.InvalidHeader, 'invalid request path');
+    } else if (opts.headers instanceof HeaderBlock) {
+      block = opts.headers;
+    } else {
       // Rendered (and checked) here, before a connection is taken: a refused header fails only
       // its own request, through the handler like every other failure.
       try {
-        r.opts.headers = HeaderBlock.from(opts.headers);
+        block = HeaderBlock.from(opts.headers);
       } catch (err) {
-        r.fail(err as Error);
-        return false;
+        refused = err as Error;
       }
+    }
+    const r = new H1Request(opts, block, handler, this.unqueue);
+    if (refused !== undefined) {
+      r.fail(refused);
+      return false;
     }
     const c = this.free.pop();
     if (c !== undefined) {
