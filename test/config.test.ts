@@ -322,11 +322,22 @@ destinations:
 
   test('header names: invalid, reserved, duplicate ignoring case', () => {
     assert.deepEqual(
-      problems('destinations: { a: { transport: sse, url: "http://h/", headers: { "Bad Name": x, Content-Length: 1, X-A: 1, x-a: 2 } } }'),
+      problems('destinations: { a: { transport: sse, url: "http://h/", headers: { "Bad Name": x, Content-Length: 1, Expect: 100-continue, X-A: 1, x-a: 2 } } }'),
       [
         'destinations.a.headers.Bad Name: is not a valid header name',
         'destinations.a.headers.Content-Length: is set by the proxy and cannot be configured',
+        'destinations.a.headers.Expect: is set by the proxy and cannot be configured',
         'destinations.a.headers.x-a: is a duplicate (header names ignore case)',
+      ],
+    );
+  });
+
+  test('header values the HTTP client cannot send are refused at load, not on every request', () => {
+    assert.deepEqual(
+      problems('destinations: { a: { transport: streamable_http, url: "http://h/", headers: { X-Ok: "a b\\tc", X-Latin: "café", X-Ctl: "a\\x01" } } }'),
+      [
+        'destinations.a.headers.X-Ctl: must be visible ASCII, spaces or tabs (no other byte can be sent in a header)',
+        'destinations.a.headers.X-Latin: must be visible ASCII, spaces or tabs (no other byte can be sent in a header)',
       ],
     );
   });

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { authCrossFieldIssues, authSchema } from './auth-schema.js';
 import { INSTANCE_ID } from '../threads/session-id.js';
 import { splitHost } from '../acceptor/host-check.js';
+import { CLIENT_OWNED_HEADERS, isFieldValue } from '../upstream/h1/headers.js';
 
 export const DESTINATION_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** RFC 9110 token: what a header field name may consist of. */
@@ -26,7 +27,7 @@ const CONTROL_BREAKS = /[\r\n\0]/;
  * would corrupt those.
  */
 const RESERVED_HEADERS = new Set([
-  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te',
+  ...CLIENT_OWNED_HEADERS,
   'trailer', 'accept', 'content-type', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id',
   // Per request, from the client's trace context (observability/trace.ts).
   'traceparent', 'tracestate',
@@ -140,8 +141,10 @@ function destinationSchema(ctx: ResolveContext) {
   const expanded = z
     .string()
     .transform(fromContext((v) => ctx.expand(v)))
-    .refine((v) => !CONTROL_BREAKS.test(v), { error: 'must not contain CR, LF or NUL' });
+    .refine((v) => !CONTROL_BREAKS.test(v), { error: 'must not contain CR, LF or NUL', abort: true });
   const textValue = scalarText.pipe(expanded);
+  // The upstream HTTP client sends no other bytes in a header: refused here, not on every request.
+  const headerValue = textValue.refine(isFieldValue, { error: 'must be visible ASCII, spaces or tabs (no other byte can be sent in a header)' });
 
   return z.strictObject({
     transport: z.enum(TRANSPORTS),
@@ -157,7 +160,7 @@ function destinationSchema(ctx: ResolveContext) {
           .string()
           .regex(HEADER_NAME, { error: 'is not a valid header name' })
           .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), { error: 'is set by the proxy and cannot be configured' }),
-        textValue,
+        headerValue,
       )
       .optional(),
     command: z

@@ -61,10 +61,11 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   readonly pool: Dispatcher;
   private readonly streamPool: Dispatcher;
   private readonly configured: Record<string, string>;
-  /** The POST headers, rendered once per change (session id, protocol version). */
+  /**
+   * The POST headers, rendered once per change (session id, protocol version). Rendering cannot
+   * fail: configured headers are checked when the config loads, learnt values by HEADER_TOKEN.
+   */
   postBlock!: HeaderBlock;
-  /** Set when the configured headers cannot be sent: every request fails with it. */
-  private headerError: ProxyError | undefined;
   private getHeaders: Record<string, string> = {};
   sessionId: string | undefined;
   private protocolVersion: string | undefined;
@@ -110,8 +111,8 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
   }
 
   request(json: string, sink: ReplySink, trace = ''): void {
-    if (this.state !== 'open' || this.headerError !== undefined) {
-      sink.fail(this.headerError ?? this.closedError());
+    if (this.state !== 'open') {
+      sink.fail(this.closedError());
       return;
     }
     if (this.gsHold !== undefined) {
@@ -126,7 +127,6 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
 
   async post(json: string, trace = ''): Promise<void> {
     if (this.state !== 'open') throw this.closedError();
-    if (this.headerError !== undefined) throw this.headerError;
     const hold = this.gsHold;
     if (hold !== undefined) {
       await new Promise<void>((resolve) => hold.push(resolve));
@@ -251,17 +251,12 @@ export class StreamableHttpClient implements ExchangeClient, ExchangeHost {
     if (this.sessionId !== undefined) session['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion !== undefined) session['mcp-protocol-version'] = this.protocolVersion;
     this.getHeaders = { ...this.configured, accept: 'text/event-stream', ...session };
-    try {
-      this.postBlock = HeaderBlock.from({
-        ...this.configured,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        ...session,
-      });
-    } catch (err) {
-      this.postBlock = HeaderBlock.from({});
-      this.headerError = upstreamError(err, 'head', 'POST');
-    }
+    this.postBlock = HeaderBlock.from({
+      ...this.configured,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...session,
+    });
   }
 
   private closedError(): ProxyError {

@@ -116,10 +116,7 @@ export class H1Connection implements ResponseListener {
     this.keepAliveHint = undefined;
     this.parser.reset();
     const o = r.opts;
-    const block = r.headers;
-    let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
-    if (!block.hasHost) head += `host: ${this.hostHeader}\r\n`;
-    head += block.text;
+    const head = `${o.method} ${o.path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n${r.headers.text}`;
     const body = o.body;
     this.written = false;
     r.handler.onRequestStart?.(r, undefined);

@@ -12,34 +12,36 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * (bytes 0x80-0xff) is refused too, so a head is ASCII and goes out in one write with its body.
  */
 const VALUE = /^[\t\x20-\x7e]*$/;
-/** Framing is the client's own business: a caller must not set these. */
-const RESERVED = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te']);
+/** Framing is the client's own business: a caller must not set these (nor may the config). */
+export const CLIENT_OWNED_HEADERS: readonly string[] = ['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te'];
+const RESERVED = new Set(CLIENT_OWNED_HEADERS);
 
 export class HeaderBlock {
   private constructor(
     /** `name: value\r\n` lines. */
     readonly text: string,
-    /** The block sets `host` itself (the client adds the URL's otherwise). */
-    readonly hasHost: boolean,
   ) {}
 
   /** Validate and render `headers`; throws H1Error for a name or value that cannot be sent. */
   static from(headers: Readonly<Record<string, string>>): HeaderBlock {
     let text = '';
-    let hasHost = false;
     for (const name of Object.keys(headers)) {
       const value = headers[name] as string;
       checkHeader(name, value);
-      if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
       text += `${name}: ${value}\r\n`;
     }
-    return new HeaderBlock(text, hasHost);
+    return new HeaderBlock(text);
   }
 
   /** This block plus already-validated lines (see `line`). */
   plus(lines: string): HeaderBlock {
-    return lines.length === 0 ? this : new HeaderBlock(this.text + lines, this.hasHost);
+    return lines.length === 0 ? this : new HeaderBlock(this.text + lines);
   }
+}
+
+/** True when `value` can be sent as a header value (the config checks configured ones with it). */
+export function isFieldValue(value: string): boolean {
+  return VALUE.test(value);
 }
 
 /** One validated `name: value\r\n` line. */
@@ -51,5 +53,5 @@ export function line(name: string, value: string): string {
 function checkHeader(name: string, value: string): void {
   if (!TOKEN.test(name)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid header name '${name.slice(0, 64)}'`);
   if (RESERVED.has(name.toLowerCase())) throw new H1Error(H1ErrorCode.InvalidHeader, `header '${name}' is set by the HTTP client`);
-  if (!VALUE.test(value)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid value for header '${name}'`);
+  if (!isFieldValue(value)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid value for header '${name}'`);
 }
