@@ -22,6 +22,12 @@ test('every hot message to a worker survives encode + decode unchanged', () => {
     { t: ToWorker.Credit, rid: -1, sid: SID, dest: 'fast', bytes: 65536 },
     { t: ToWorker.Credit, rid: 0x3fffffff, sid: SID, dest: 'fast', bytes: 0 },
     { t: ToWorker.Abandon, rid: 42 },
+    // 2026-07-28: header values and the principal may hold ',' and any character.
+    {
+      t: ToWorker.Frame2026, rid: 43, dest: 'fast', body: BODY, long: false, bridge: true, principal: 'anon:127.0.0.1,x',
+      headers: [['mcp-protocol-version', '2026-07-28'], ['mcp-method', 'tools/call'], ['mcp-param-q', 'a,b\u00e9,'], ['mcp-name', '']],
+    },
+    { t: ToWorker.Frame2026, rid: 44, dest: 'a_b-c', body: '', long: true, bridge: false, principal: '', headers: [] },
   ];
   const batch = msgs.map((m) => encodeToWorker(m) as string).join('');
   const out: ToWorkerMsg[] = [];
@@ -55,6 +61,9 @@ test('cold and oversized messages are not encoded; a corrupt batch throws instea
   assert.equal(encodeToMain({ t: ToMain.Push, sid: SID, data: BODY }), undefined);
   assert.equal(encodeToMain({ t: ToMain.Json, rid: 1, body: 'x'.repeat(MAX_RECORD_PAYLOAD + 1) }), undefined);
   assert.equal(encodeToWorker({ t: ToWorker.EndAll, rid: 1 }), undefined);
+  const big = 'x'.repeat(MAX_RECORD_PAYLOAD + 1);
+  assert.equal(encodeToWorker({ t: ToWorker.Frame2026, rid: 1, dest: 'fast', body: big, long: false, bridge: false, principal: 'p', headers: [] }), undefined);
+  assert.throws(() => decodeToWorker('M1,fast,0,1,p2,', () => {}), /corrupt/);
   const good = encodeToMain({ t: ToMain.Json, rid: 5, body: BODY }) as string;
   assert.throws(() => decodeToMain(good.slice(0, -3), () => {}), /corrupt/);
   assert.throws(() => decodeToMain('Q1,', () => {}), /corrupt/);

@@ -6,7 +6,7 @@
  * view would clone its whole pooled backing store (measured: a pooled 6-byte Buffer posts 8 KiB).
  *
  * On the wire (bottom of this file, the only place that knows the encoding): the messages of the
- * request path (Frame, Credit, Abandon one way; Json, Accepted, StreamStart, Event, StreamEnd the
+ * request path (Frame, Frame2026, Credit, Abandon one way; Json, Accepted, StreamStart, Event, StreamEnd the
  * other) become short string records with the payload appended raw, and the records one thread
  * writes in one event-loop turn go out as ONE postMessage of their concatenation. A postMessage
  * costs a few microseconds whatever its size (serialiser, port queue, wake-up of the other
@@ -44,9 +44,8 @@ export const enum ToWorker {
   /** Scrape: answer with Stats for `rid` (this worker's counters, observability/worker-stats.ts). */
   StatsRequest = 9,
   /**
-   * A 2026-07-28 request for a session-less 2026 upstream (pass-through): no sid, no session.
-   * Posted as its object, not as a wire record: this first slice keeps the hot-path encoding to
-   * the session-era messages (an object costs one structured clone; see the measurements above).
+   * A 2026-07-28 request (session-less: pass-through, or B1-bridged): no sid, no session. A wire
+   * record like Frame (posted as an object it cost the acceptor ~7 µs more per request: issue 13).
    */
   Frame2026 = 10,
   /**
@@ -244,6 +243,7 @@ export const MAX_RECORD_PAYLOAD = 4 * 1024;
 // Session ids (minted hex) and destination names (^[a-z0-9][a-z0-9_-]*$) never contain ','.
 // A Frame's trace is a payload too: a tracestate is a comma-separated list.
 const R_FRAME = 'F';
+const R_FRAME_2026 = 'M';
 const R_CREDIT = 'C';
 const R_ABANDON = 'X';
 const R_JSON = 'J';
@@ -259,6 +259,13 @@ export function encodeToWorker(m: ToWorkerMsg): string | undefined {
       if (m.body.length > MAX_RECORD_PAYLOAD) return undefined;
       const trace = m.trace ?? '';
       return `${R_FRAME}${m.rid},${m.sid},${m.dest},${m.kind},${m.init ? 1 : 0},${trace.length},${trace}${m.body.length},${m.body}`;
+    }
+    case ToWorker.Frame2026: {
+      if (m.body.length > MAX_RECORD_PAYLOAD) return undefined;
+      // Flags: bit 0 long, bit 1 bridge. Header names and values, and the principal, are payloads.
+      let rec = `${R_FRAME_2026}${m.rid},${m.dest},${(m.long ? 1 : 0) | (m.bridge ? 2 : 0)},${m.principal.length},${m.principal}${m.headers.length},`;
+      for (const [name, value] of m.headers) rec += `${name.length},${name}${value.length},${value}`;
+      return `${rec}${m.body.length},${m.body}`;
     }
     case ToWorker.Credit:
       return `${R_CREDIT}${m.rid},${m.sid},${m.dest},${m.bytes},`;
@@ -351,6 +358,17 @@ export function decodeToWorker(data: string | ToWorkerMsg, each: (m: ToWorkerMsg
         const init = int(c) === 1;
         const trace = payload(c);
         each({ t: ToWorker.Frame, rid, sid, dest, kind, init, trace, body: payload(c) });
+        break;
+      }
+      case R_FRAME_2026: {
+        const rid = int(c);
+        const dest = field(c);
+        const flags = int(c);
+        const principal = payload(c);
+        const n = int(c);
+        const headers: [string, string][] = [];
+        for (let i = 0; i < n; i++) headers.push([payload(c), payload(c)]);
+        each({ t: ToWorker.Frame2026, rid, dest, body: payload(c), headers, long: (flags & 1) !== 0, bridge: (flags & 2) !== 0, principal });
         break;
       }
       case R_CREDIT: {
