@@ -275,6 +275,8 @@ export class Core implements ReplyHost, SupervisorHooks {
     const ms = Date.now() - r.started;
     // Replies without a downstream session are 2026-07-28 requests (pass-through or bridged).
     this.metrics.request(r.dest, r.method, status, ms, r.session ? '2025' : '2026');
+    // Per request on the one acceptor thread: the line's object is not even built below `info`.
+    if (!this.log.isLevelEnabled('info')) return;
     // trace: the W3C trace-id; span: the proxy's span, the parent-id the upstream saw.
     const t = r.trace;
     const trace = t === '' ? undefined : traceIdOf(t);
@@ -289,6 +291,7 @@ export class Core implements ReplyHost, SupervisorHooks {
     this.metrics.request(dest, method, status, ms, era ?? '2025');
     if (status >= 400) this.metrics.reject(note);
     if (note === 'slow' || note === 'sse-slow') this.metrics.slowReaderCut(dest);
+    if (!this.log.isLevelEnabled('info')) return;
     // The tag, never the id: a session id is a bearer credential for its session.
     this.log.info({ dest, session: sid ? sessionTag(sid) : undefined, era, method, status, ms, note }, 'request');
   }
