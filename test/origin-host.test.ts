@@ -119,6 +119,19 @@ describe('Host allow-list (hostAllowed)', () => {
     assert.equal(splitHost('pi.lan:8443')?.port, '8443');
   });
 
+  test('accepted Host values are remembered per config, boundedly; refusals never are', () => {
+    const cfg = { listen: { host: '0.0.0.0' }, allowedHosts: ['pi.lan:8443'] };
+    for (let i = 0; i < 200; i++) assert.equal(hostAllowed(`10.0.${i}.1:8080`, cfg), true);
+    for (let k = 0; k < 2; k++) {
+      assert.equal(hostAllowed('pi.lan:8443', cfg), true);
+      assert.equal(hostAllowed('pi.lan:8080', cfg), false);
+      assert.equal(hostAllowed('evil.example', cfg), false);
+      assert.equal(hostAllowed('10.0.3.1:8080', cfg), true);
+    }
+    // A reload is a new config object: nothing carries over.
+    assert.equal(hostAllowed('pi.lan:8443', { listen: { host: '0.0.0.0' }, allowedHosts: [] }), false);
+  });
+
   test('allowed_hosts is validated by the config schema', () => {
     const base = 'destinations:\n  web: { transport: streamable_http, url: "http://127.0.0.1:9/mcp" }\n';
     assert.deepEqual(configFromYaml(`allowed_hosts: [mcp.team.example, 'pi.lan:8443', '*']\n${base}`).allowedHosts, ['mcp.team.example', 'pi.lan:8443', '*']);

@@ -24,8 +24,16 @@ export interface HostCheckConfig {
   readonly allowedHosts: readonly string[];
 }
 
+/** Most Host values remembered as accepted per config (IP literals with ports vary; this bounds them). */
+const ACCEPTED_MEMO = 64;
+
 interface Policy {
   any: boolean;
+  /**
+   * Host values (as received) already accepted: a client sends the same one on every request, and
+   * the parse below ran per request on the acceptor thread (~1 µs). Only accepted values go in.
+   */
+  accepted: Set<string>;
   /** Names accepted with any port. */
   names: Set<string>;
   /** `name:port` accepted only together. */
@@ -56,7 +64,7 @@ function policyOf(cfg: HostCheckConfig): Policy {
     if (hp.port === '') names.add(hp.host);
     else pairs.add(`${hp.host}:${hp.port}`);
   }
-  p = { any, names, pairs };
+  p = { any, accepted: new Set(), names, pairs };
   policies.set(cfg, p);
   return p;
 }
@@ -93,7 +101,13 @@ const PORT = /^:[0-9]{1,5}$/;
 /** Whether a request with this Host header (as received; '' when absent) may be served. */
 export function hostAllowed(hostHeader: string, cfg: HostCheckConfig): boolean {
   const p = policyOf(cfg);
-  if (p.any) return true;
+  if (p.any || p.accepted.has(hostHeader)) return true;
+  if (!judge(hostHeader, p)) return false;
+  if (p.accepted.size < ACCEPTED_MEMO) p.accepted.add(hostHeader);
+  return true;
+}
+
+function judge(hostHeader: string, p: Policy): boolean {
   const hp = splitHost(hostHeader.toLowerCase());
   if (hp === undefined) return false;
   const { host, port } = hp;
