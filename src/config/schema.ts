@@ -12,11 +12,9 @@ import { z } from 'zod';
 import { authCrossFieldIssues, authSchema } from './auth-schema.js';
 import { INSTANCE_ID } from '../threads/session-id.js';
 import { splitHost } from '../acceptor/host-check.js';
-import { CLIENT_OWNED_HEADERS, isFieldValue } from '../upstream/h1/headers.js';
+import { CLIENT_OWNED_HEADERS, isFieldName, isFieldValue } from '../upstream/h1/headers.js';
 
 export const DESTINATION_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-/** RFC 9110 token: what a header field name may consist of. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$/;
 /** CR/LF would split a header (request smuggling); NUL truncates argv/env strings in the kernel. */
@@ -158,7 +156,7 @@ function destinationSchema(ctx: ResolveContext) {
       .record(
         z
           .string()
-          .regex(HEADER_NAME, { error: 'is not a valid header name' })
+          .refine(isFieldName, { error: 'is not a valid header name' })
           .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), { error: 'is set by the proxy and cannot be configured' }),
         headerValue,
       )

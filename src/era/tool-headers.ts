@@ -12,13 +12,12 @@
  * proxy recurses on nobody's data.
  */
 import type { ParamHeaderSpec } from './headers2026.js';
+import { isFieldName } from '../upstream/h1/headers.js';
 
 /** Bounds on one schema walk; a schema past them is treated as invalid for header purposes. */
 export const MAX_SCHEMA_NODES = 10_000;
 export const MAX_PROPERTY_DEPTH = 16;
 export const MAX_PARAM_HEADERS = 64;
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export type ToolHeaders = { ok: true; params: ParamHeaderSpec[] } | { ok: false; reason: string };
 
@@ -49,7 +48,7 @@ export function paramHeadersOf(inputSchema: unknown): ToolHeaders {
     if (Object.hasOwn(node, 'x-mcp-header')) {
       const name = node['x-mcp-header'];
       if (path === null || path.length === 0) return { ok: false, reason: 'x-mcp-header on a property not reachable through properties' };
-      if (typeof name !== 'string' || !TOKEN.test(name)) return { ok: false, reason: 'x-mcp-header is not an HTTP token' };
+      if (typeof name !== 'string' || !isFieldName(name)) return { ok: false, reason: 'x-mcp-header is not an HTTP token' };
       const lower = name.toLowerCase();
       if (seenNames.has(lower)) return { ok: false, reason: `x-mcp-header "${name}" is not unique` };
       seenNames.add(lower);

@@ -39,6 +39,11 @@ export class HeaderBlock {
   }
 }
 
+/** True when `name` is an RFC 9110 token, i.e. can be sent as a header name. */
+export function isFieldName(name: string): boolean {
+  return TOKEN.test(name);
+}
+
 /** True when `value` can be sent as a header value (the config checks configured ones with it). */
 export function isFieldValue(value: string): boolean {
   return VALUE.test(value);
@@ -51,7 +56,7 @@ export function line(name: string, value: string): string {
 }
 
 function checkHeader(name: string, value: string): void {
-  if (!TOKEN.test(name)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid header name '${name.slice(0, 64)}'`);
+  if (!isFieldName(name)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid header name '${name.slice(0, 64)}'`);
   if (RESERVED.has(name.toLowerCase())) throw new H1Error(H1ErrorCode.InvalidHeader, `header '${name}' is set by the HTTP client`);
   if (!isFieldValue(value)) throw new H1Error(H1ErrorCode.InvalidHeader, `invalid value for header '${name}'`);
 }
